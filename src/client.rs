@@ -1,0 +1,520 @@
+//! [`Client`], [`ClientBuilder`] and [`RequestBuilder`].
+
+use std::{sync::Arc, time::Duration};
+
+use reqwest::{
+    Method,
+    header::{HeaderMap, HeaderName, HeaderValue},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use url::Url;
+
+use crate::{
+    ClientAuth, ClientSecret, Config, Error, RefreshToken, Result,
+    auth::{
+        AccessToken, Clock, SystemClock,
+        cache::TokenCache,
+        refresh::Grant,
+        store::{MemoryStore, RefreshTokenStore},
+    },
+    config::parse_url,
+    transport,
+};
+
+/// Lifetime assumed for an access token whose response has no `expires_in` and which is not
+/// a JWT with an `exp` claim.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// An API client that authenticates every request with a fresh bearer token.
+///
+/// **Cheap to clone**: a `Client` is an `Arc` around its state; clones share the token cache,
+/// the connection pool and the rate-limit state. Clone it into tasks instead of wrapping it in
+/// an `Arc`.
+///
+/// ```no_run
+/// # async fn run() -> authed::Result<()> {
+/// let client = authed::Client::from_env()?;
+/// let me: serde_json::Value = client.get("/me").send().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    /// Always ends with `/`, so that relative paths join under it.
+    pub(crate) base_url: Url,
+    pub(crate) tokens: TokenCache,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) default_headers: HeaderMap,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base_url.as_str())
+            .field("tokens", &self.inner.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client configured from `AUTHED_*` environment variables (see [`Config::from_env`]).
+    pub fn from_env() -> Result<Self> {
+        Config::from_env()?.into_builder().build()
+    }
+
+    /// A client configured from `<PREFIX>_*` environment variables
+    /// (see [`Config::from_env_prefixed`]).
+    pub fn from_env_prefixed(prefix: &str) -> Result<Self> {
+        Config::from_env_prefixed(prefix)?.into_builder().build()
+    }
+
+    /// A builder to configure a client by hand.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// The API base URL (always ending with `/`).
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base_url
+    }
+
+    /// Starts a `GET` request. `path` is relative to the base URL (`"/me"`, `"v1/widgets?x=1"`)
+    /// or an absolute URL; **absolute URLs on another origin are sent without the token**.
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    /// Starts a `POST` request. **Not retried on `502`/`504`/connection errors** unless it has
+    /// an idempotency key (see [`RequestBuilder::idempotency_key`]).
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.request(Method::POST, path)
+    }
+
+    /// Starts a `PUT` request.
+    pub fn put(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PUT, path)
+    }
+
+    /// Starts a `PATCH` request.
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PATCH, path)
+    }
+
+    /// Starts a `DELETE` request.
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.request(Method::DELETE, path)
+    }
+
+    /// Starts a request with any method.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        RequestBuilder {
+            client: self.clone(),
+            method,
+            url: self.url(path),
+            headers: HeaderMap::new(),
+            body: None,
+            timeout: None,
+            error: None,
+        }
+    }
+
+    /// Resolves `path` against the base URL.
+    pub(crate) fn url(&self, path: &str) -> Result<Url> {
+        if path.starts_with("https://") || path.starts_with("http://") {
+            return parse_url(path, "request URL");
+        }
+        self.inner
+            .base_url
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| Error::config(format!("{path:?} is not a valid request path")).with_source(e))
+    }
+
+    /// Whether requests to `url` carry the access token: only those to the base URL's origin.
+    pub(crate) fn is_api_origin(&self, url: &Url) -> bool {
+        url.origin() == self.inner.base_url.origin()
+    }
+
+    /// A currently valid access token, refreshing it if needed.
+    ///
+    /// For protocols `authed` does not speak (a WebSocket handshake, a gRPC channel); plain
+    /// HTTP requests should go through [`Client::get`] and friends, which also handle 401s.
+    pub async fn access_token(&self) -> Result<Arc<AccessToken>> {
+        self.inner.tokens.current().await
+    }
+
+    /// The last failure of the [`RefreshTokenStore`] to save a rotated refresh token, if the
+    /// latest save failed. The client keeps working on the in-memory token meanwhile, but the
+    /// token would be lost on restart.
+    pub fn store_error(&self) -> Option<Error> {
+        self.inner.tokens.store_error()
+    }
+}
+
+// ===== impl RequestBuilder =====
+
+/// A request being built; finish it with [`send`](RequestBuilder::send) or
+/// [`send_raw`](RequestBuilder::send_raw).
+///
+/// Setters never fail: the first invalid input is kept and returned by `send`.
+#[must_use = "a request does nothing until it is sent"]
+#[derive(Debug)]
+pub struct RequestBuilder {
+    client: Client,
+    method: Method,
+    url: Result<Url>,
+    headers: HeaderMap,
+    body: Option<transport::Body>,
+    timeout: Option<Duration>,
+    error: Option<Error>,
+}
+
+impl RequestBuilder {
+    fn fail(mut self, error: Error) -> Self {
+        self.error.get_or_insert(error);
+        self
+    }
+
+    /// Adds query parameters, serialized with `serde_urlencoded` (a struct, a map or pairs).
+    pub fn query<Q: Serialize + ?Sized>(mut self, query: &Q) -> Self {
+        let encoded = match serde_urlencoded::to_string(query) {
+            Ok(q) => q,
+            Err(e) => return self.fail(Error::config("invalid query parameters").with_source(e)),
+        };
+        if let Ok(url) = &mut self.url
+            && !encoded.is_empty()
+        {
+            let joined = match url.query() {
+                Some(existing) if !existing.is_empty() => format!("{existing}&{encoded}"),
+                _ => encoded,
+            };
+            url.set_query(Some(&joined));
+        }
+        self
+    }
+
+    /// Adds a header. An `Authorization` header set here replaces the bearer token.
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        match (name.try_into(), value.try_into()) {
+            (Ok(name), Ok(value)) => {
+                self.headers.append(name, value);
+                self
+            }
+            _ => self.fail(Error::config("invalid header name or value")),
+        }
+    }
+
+    /// Adds several headers.
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// Sends `body` as JSON (`Content-Type: application/json`).
+    pub fn json<B: Serialize + ?Sized>(mut self, body: &B) -> Self {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => {
+                self.headers.insert(
+                    reqwest::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                self.body = Some(transport::Body::Bytes(bytes.into()));
+                self
+            }
+            Err(e) => self.fail(Error::config("could not serialize the JSON body").with_source(e)),
+        }
+    }
+
+    /// Sends `body` as `application/x-www-form-urlencoded`.
+    pub fn form<B: Serialize + ?Sized>(mut self, body: &B) -> Self {
+        match serde_urlencoded::to_string(body) {
+            Ok(encoded) => {
+                self.headers.insert(
+                    reqwest::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                self.body = Some(transport::Body::Bytes(encoded.into()));
+                self
+            }
+            Err(e) => self.fail(Error::config("could not serialize the form body").with_source(e)),
+        }
+    }
+
+    /// Sends raw bytes (a `Vec<u8>`, a `String`, `bytes::Bytes`, ...).
+    pub fn body(mut self, body: impl Into<bytes::Bytes>) -> Self {
+        self.body = Some(transport::Body::Bytes(body.into()));
+        self
+    }
+
+    /// Sends a streaming body. **A stream cannot be replayed**: such a request is sent once,
+    /// and a 401, 429 or 503 answer is returned as an error instead of being retried.
+    pub fn body_stream(mut self, body: reqwest::Body) -> Self {
+        self.body = Some(transport::Body::Stream(body));
+        self
+    }
+
+    /// Fails the request with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) if one
+    /// attempt takes longer than `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sends the request and decodes a JSON response body into `T`.
+    ///
+    /// An empty body decodes as JSON `null`, so `send::<()>()` and `send::<Option<T>>()`
+    /// accept `204 No Content`.
+    pub async fn send<T: DeserializeOwned>(self) -> Result<T> {
+        let method = self.method.clone();
+        let response = self.send_raw().await?;
+        let path = response.url().path().to_owned();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Error::transport(format!("{method} {path}: could not read the response body"), e))?;
+        decode(&bytes, &method, &path)
+    }
+
+    /// Sends the request and returns the successful response as it came: for bodies that are
+    /// not JSON, streaming, or headers. Error statuses are still turned into [`Error`]s.
+    pub async fn send_raw(self) -> Result<reqwest::Response> {
+        if let Some(err) = self.error {
+            return Err(err);
+        }
+        let url = self.url?;
+        let request = transport::Request {
+            method: self.method,
+            url,
+            headers: self.headers,
+            body: self.body,
+            timeout: self.timeout,
+        };
+        transport::execute(&self.client, request).await
+    }
+}
+
+/// Decodes a JSON body into `T`; empty bodies decode as `null`.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], method: &Method, path: &str) -> Result<T> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"null" } else { bytes };
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::decode(
+            format!("{method} {path}: the response body does not match the expected type"),
+            e,
+        )
+    })
+}
+
+// ===== impl ClientBuilder =====
+
+/// Configures a [`Client`]. Setters never fail; [`build`](ClientBuilder::build) returns the
+/// first problem.
+///
+/// ```no_run
+/// # fn run() -> authed::Result<()> {
+/// let client = authed::Client::builder()
+///     .base_url("https://api.example.com")
+///     .token_url("https://auth.example.com/oauth/token")
+///     .refresh_token(authed::RefreshToken::from_env("ACME_REFRESH_TOKEN")?)
+///     .client_id("my-app")
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+#[derive(Debug)]
+pub struct ClientBuilder {
+    base_url: Option<String>,
+    token_url: Option<String>,
+    refresh_token: Option<RefreshToken>,
+    client_id: Option<String>,
+    client_secret: Option<ClientSecret>,
+    client_auth: ClientAuth,
+    scope: Option<String>,
+    store: Option<Arc<dyn RefreshTokenStore>>,
+    clock: Arc<dyn Clock>,
+    default_lifetime: Duration,
+    timeout: Option<Duration>,
+    connect_timeout: Duration,
+    user_agent: String,
+    default_headers: HeaderMap,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientBuilder {
+    /// An empty builder; `base_url`, `token_url` and `refresh_token` are required.
+    pub fn new() -> Self {
+        Self {
+            base_url: None,
+            token_url: None,
+            refresh_token: None,
+            client_id: None,
+            client_secret: None,
+            client_auth: ClientAuth::Auto,
+            scope: None,
+            store: None,
+            clock: Arc::new(SystemClock),
+            default_lifetime: DEFAULT_TOKEN_LIFETIME,
+            timeout: Some(Duration::from_secs(30)),
+            connect_timeout: Duration::from_secs(10),
+            user_agent: concat!("authed/", env!("CARGO_PKG_VERSION")).to_owned(),
+            default_headers: HeaderMap::new(),
+        }
+    }
+
+    /// The API base URL. Request paths are joined under it: with
+    /// `https://api.example.com/v2`, `get("/me")` requests `https://api.example.com/v2/me`.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The OAuth 2.0 token endpoint.
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = Some(url.into());
+        self
+    }
+
+    /// The refresh token.
+    pub fn refresh_token(mut self, token: impl Into<RefreshToken>) -> Self {
+        self.refresh_token = Some(token.into());
+        self
+    }
+
+    /// The OAuth client id.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// The client secret of a confidential client.
+    pub fn client_secret(mut self, secret: impl Into<ClientSecret>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// How to authenticate the client to the token endpoint; by default `client_secret_basic`
+    /// when a secret is set, else a public client.
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.client_auth = auth;
+        self
+    }
+
+    /// Space-separated scopes to request on refresh.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Where rotated refresh tokens are persisted (default: memory only).
+    /// A token the store already holds wins over the configured one.
+    pub fn refresh_token_store(mut self, store: impl RefreshTokenStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The clock for token expiry (default: [`SystemClock`], which honours paused tokio time).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The lifetime assumed for tokens whose response has neither `expires_in` nor a JWT `exp`
+    /// (default [`DEFAULT_TOKEN_LIFETIME`], 15 minutes). A 401 still triggers a refresh.
+    pub fn default_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.default_lifetime = lifetime;
+        self
+    }
+
+    /// Timeout of each attempt (default 30 s); `None` for no timeout.
+    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.timeout = timeout.into();
+        self
+    }
+
+    /// Timeout for establishing a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` header (default `authed/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Headers sent with every API request (not with token requests).
+    pub fn default_headers(mut self, headers: HeaderMap) -> Self {
+        self.default_headers.extend(headers);
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    ///
+    /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) on a missing or invalid URL,
+    /// plain `http://` to a non-loopback host, or no refresh token.
+    pub fn build(self) -> Result<Client> {
+        let required = |v: Option<String>, what: &str| {
+            v.ok_or_else(|| Error::config(format!("the {what} is not set")))
+        };
+        let mut base_url = parse_url(&required(self.base_url, "base URL")?, "base URL")?;
+        if !base_url.path().ends_with('/') {
+            base_url.set_path(&format!("{}/", base_url.path()));
+        }
+        base_url.set_query(None);
+        base_url.set_fragment(None);
+        let token_url = parse_url(&required(self.token_url, "token URL")?, "token URL")?;
+
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let refresh_token = match store.load()? {
+            Some(stored) => stored,
+            None => self.refresh_token.ok_or_else(|| {
+                Error::config("the refresh token is not set (and the token store holds none)")
+            })?,
+        };
+        let user_agent = HeaderValue::try_from(self.user_agent)
+            .map_err(|e| Error::config("invalid user agent").with_source(e))?;
+
+        let http = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .connect_timeout(self.connect_timeout)
+            .redirect(transport::redirect_policy(token_url.clone()));
+        let http = match self.timeout {
+            Some(t) => http.timeout(t),
+            None => http,
+        }
+        .build()
+        .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
+
+        let grant = Arc::new(Grant {
+            token_url,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            client_auth: self.client_auth,
+            scope: self.scope,
+            default_lifetime: self.default_lifetime,
+        });
+        let fetch = transport::token_fetcher(http.clone(), grant, self.clock.clone());
+        let tokens = TokenCache::new(refresh_token, store, fetch, self.clock.clone());
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                tokens,
+                clock: self.clock,
+                default_headers: self.default_headers,
+            }),
+        })
+    }
+}

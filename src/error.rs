@@ -1,0 +1,471 @@
+//! The one error type of the crate.
+//!
+//! [`Error`] is opaque and pointer-sized: ask it what happened with [`Error::kind`],
+//! [`Error::status`], [`Error::is_retryable`], [`Error::retry_after`], [`Error::request_id`]
+//! and [`Error::api_error`]; its [`source`](std::error::Error::source) chain is kept.
+//!
+//! **No error ever contains a secret.** Messages are written by this crate, and response
+//! bodies kept for debugging are scrubbed of the tokens the client holds before they are stored.
+
+use std::{error::Error as StdError, fmt, sync::Arc, time::Duration};
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+/// A `Result` whose error defaults to [`authed::Error`](Error).
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// Everything that can go wrong when calling an API through `authed`.
+///
+/// It is cheap to move (one pointer) and cheap enough to clone (errors are shared with every
+/// caller that waited on the same token refresh).
+#[derive(Clone)]
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+    status: Option<StatusCode>,
+    request_id: Option<String>,
+    retry_after: Option<Duration>,
+    api: Option<ApiError>,
+    retries: Option<RetrySummary>,
+    position: Option<serde_json::Value>,
+}
+
+/// What kind of failure an [`Error`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The client is misconfigured: a missing environment variable, a bad URL, plain `http://`
+    /// to a public host, a header that is not valid HTTP. Fix the configuration.
+    Config,
+    /// Getting an access token failed; see [`AuthErrorKind`] for why.
+    Auth(AuthErrorKind),
+    /// The API answered `401 Unauthorized` even to a freshly minted access token.
+    Unauthorized,
+    /// The API answered with an error status (other than 401 and 429).
+    /// [`Error::api_error`] holds the parsed problem body.
+    Api,
+    /// The API (or the token endpoint) kept answering `429 Too Many Requests`, or asked for a
+    /// wait longer than the retry policy allows. [`Error::retry_after`] tells how long it asked for.
+    RateLimited,
+    /// The request could not be sent or the response could not be read (DNS, connect, TLS, reset).
+    Transport,
+    /// The request took longer than its timeout.
+    Timeout,
+    /// A response body was not what the caller asked for (not JSON, wrong shape).
+    Decode,
+    /// A paginated listing could not go on: a repeated cursor or next URL, too many empty pages,
+    /// or a next URL on another origin. [`Error::position`] tells where to resume.
+    Pagination,
+    /// A rotated refresh token could not be saved by the configured store.
+    Store,
+}
+
+/// Why getting an access token failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthErrorKind {
+    /// The refresh token is invalid, expired or revoked (`invalid_grant`):
+    /// **re-authentication required**. Retrying cannot help.
+    InvalidGrant,
+    /// The token endpoint rejected the client credentials (`invalid_client`).
+    InvalidClient,
+    /// The token endpoint answered with another OAuth error (`invalid_scope`,
+    /// `unauthorized_client`, ...) or an unexpected status.
+    Rejected,
+    /// The token endpoint's answer was not a usable token response: missing `access_token`,
+    /// a `token_type` other than `Bearer`, an `expires_in` that is negative, zero or not a number.
+    InvalidResponse,
+}
+
+/// A summary of the retries made before an error was returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetrySummary {
+    /// How many attempts were sent (the first one included).
+    pub attempts: u32,
+    /// Time from the first attempt to giving up.
+    pub elapsed: Duration,
+}
+
+// ===== impl Error =====
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                source: None,
+                status: None,
+                request_id: None,
+                retry_after: None,
+                api: None,
+                retries: None,
+                position: None,
+            }),
+        }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+
+    pub(crate) fn auth(kind: AuthErrorKind, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Auth(kind), message)
+    }
+
+    pub(crate) fn decode(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::new(ErrorKind::Decode, message).with_source(source)
+    }
+
+    /// Wraps a `reqwest` error, telling timeouts from other transport failures.
+    pub(crate) fn transport(message: impl Into<String>, source: reqwest::Error) -> Self {
+        let kind = if source.is_timeout() {
+            ErrorKind::Timeout
+        } else {
+            ErrorKind::Transport
+        };
+        // reqwest's own message can contain the URL; ours never carries query strings.
+        Self::new(kind, message).with_source(source.without_url())
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.inner.source = Some(Arc::from(source.into()));
+        self
+    }
+
+    pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
+        self.inner.status = Some(status);
+        self
+    }
+
+    pub(crate) fn with_request_id(mut self, id: Option<String>) -> Self {
+        self.inner.request_id = id;
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, wait: Option<Duration>) -> Self {
+        self.inner.retry_after = wait;
+        self
+    }
+
+    pub(crate) fn with_api_error(mut self, api: ApiError) -> Self {
+        self.inner.api = Some(api);
+        self
+    }
+
+    pub(crate) fn with_retries(mut self, attempts: u32, elapsed: Duration) -> Self {
+        self.inner.retries = Some(RetrySummary { attempts, elapsed });
+        self
+    }
+
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.inner.kind = kind;
+        self
+    }
+
+    pub(crate) fn with_position(mut self, position: serde_json::Value) -> Self {
+        self.inner.position = Some(position);
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The HTTP status of the response that caused this error, if there was one.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.inner.status
+    }
+
+    /// The server's request id (`x-request-id`, `request-id`, `x-amzn-requestid`,
+    /// `x-correlation-id`), to quote when asking the API's support for help.
+    pub fn request_id(&self) -> Option<&str> {
+        self.inner.request_id.as_deref()
+    }
+
+    /// How long the server asked the client to wait (`Retry-After`), if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+
+    /// The API's error body, parsed, with a truncated and scrubbed copy of the raw body.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        self.inner.api.as_ref()
+    }
+
+    /// How many attempts were made and for how long, when the request was retried.
+    pub fn retries(&self) -> Option<RetrySummary> {
+        self.inner.retries
+    }
+
+    /// For errors from a paginated stream: the position to resume from, as serialized by
+    /// [`Position`](crate::pagination::Position).
+    pub fn position(&self) -> Option<&serde_json::Value> {
+        self.inner.position.as_ref()
+    }
+
+    /// Whether the refresh token can no longer be used and the user must authenticate again.
+    pub fn is_reauth_required(&self) -> bool {
+        self.inner.kind == ErrorKind::Auth(AuthErrorKind::InvalidGrant)
+    }
+
+    /// Whether sending the same request again later might succeed: rate limiting, timeouts,
+    /// transport failures and `5xx` statuses (`500`, `502`, `503`, `504`) and `408`.
+    ///
+    /// Whether `authed` itself retries also depends on the method (see [`crate::retry`]).
+    pub fn is_retryable(&self) -> bool {
+        match self.inner.kind {
+            ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Transport => true,
+            ErrorKind::Api | ErrorKind::Auth(AuthErrorKind::Rejected) => {
+                matches!(self.inner.status.map(|s| s.as_u16()), Some(408 | 500 | 502 | 503 | 504))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("authed::Error");
+        d.field("kind", &self.inner.kind).field("message", &self.inner.message);
+        if let Some(status) = self.inner.status {
+            d.field("status", &status);
+        }
+        if let Some(id) = &self.inner.request_id {
+            d.field("request_id", id);
+        }
+        if let Some(wait) = self.inner.retry_after {
+            d.field("retry_after", &wait);
+        }
+        if let Some(r) = &self.inner.retries {
+            d.field("retries", r);
+        }
+        if let Some(api) = &self.inner.api {
+            d.field("api", api);
+        }
+        if let Some(p) = &self.inner.position {
+            d.field("position", p);
+        }
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.message)?;
+        if let Some(status) = self.inner.status {
+            write!(f, " (HTTP {status})")?;
+        }
+        if let Some(api) = &self.inner.api
+            && let Some(summary) = api.summary()
+        {
+            write!(f, ": {summary}")?;
+        }
+        if let Some(r) = &self.inner.retries {
+            write!(f, " after {} attempts in {:.1?}", r.attempts, r.elapsed)?;
+        }
+        if let Some(wait) = self.inner.retry_after {
+            write!(f, "; server asked to retry after {wait:?}")?;
+        }
+        if let Some(id) = &self.inner.request_id {
+            write!(f, " [request id {id}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+// ===== impl ApiError =====
+
+/// The body of an API error response.
+///
+/// Understands RFC 9457 `application/problem+json` (`type`, `title`, `status`, `detail`,
+/// `instance`) and the common `{"error": ..., "message": ...}` shapes
+/// (including OAuth's `error_description` and `{"error": {"message": ...}}`).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// RFC 9457 `type`: a URI identifying the problem type.
+    pub problem_type: Option<String>,
+    /// RFC 9457 `title`: a short summary of the problem type.
+    pub title: Option<String>,
+    /// RFC 9457 `detail`: an explanation of this occurrence.
+    pub detail: Option<String>,
+    /// RFC 9457 `instance`: a URI identifying this occurrence.
+    pub instance: Option<String>,
+    /// A machine-readable code: `error` or `code` in the common shapes.
+    pub code: Option<String>,
+    /// A human-readable message: `message`, `error_description` or `error.message`.
+    pub message: Option<String>,
+    /// The raw body, truncated to [`ApiError::RAW_LIMIT`] bytes, with the client's secrets
+    /// replaced by `[redacted]`.
+    pub raw: String,
+}
+
+impl ApiError {
+    /// How many bytes of the raw body are kept.
+    pub const RAW_LIMIT: usize = 2048;
+
+    /// Parses an error body; never fails (an unparseable body is kept only as `raw`).
+    /// `secrets` are scrubbed from the raw copy.
+    pub(crate) fn parse(body: &[u8], secrets: &[&str]) -> Self {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Field {
+            Text(String),
+            Object { message: Option<String>, code: Option<serde_json::Value> },
+            Number(serde_json::Number),
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Shape {
+            #[serde(rename = "type")]
+            problem_type: Option<String>,
+            title: Option<String>,
+            detail: Option<String>,
+            instance: Option<String>,
+            error: Option<Field>,
+            code: Option<Field>,
+            message: Option<String>,
+            error_description: Option<String>,
+        }
+        let shape: Shape = serde_json::from_slice(body).unwrap_or_default();
+        let text = |f: Option<Field>| match f {
+            Some(Field::Text(s)) => (Some(s), None),
+            Some(Field::Number(n)) => (Some(n.to_string()), None),
+            Some(Field::Object { message, code }) => (
+                code.map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned)),
+                message,
+            ),
+            None => (None, None),
+        };
+        let (error_code, nested_message) = text(shape.error);
+        let (code, _) = text(shape.code);
+        ApiError {
+            problem_type: shape.problem_type,
+            title: shape.title,
+            detail: shape.detail,
+            instance: shape.instance,
+            code: error_code.or(code),
+            message: shape.message.or(shape.error_description).or(nested_message),
+            raw: scrub(&truncate(body, Self::RAW_LIMIT), secrets),
+        }
+    }
+
+    /// One line for `Display`: the most specific human-readable text available.
+    fn summary(&self) -> Option<String> {
+        let text = self.detail.as_ref().or(self.message.as_ref()).or(self.title.as_ref());
+        match (&self.code, text) {
+            (Some(code), Some(text)) => Some(format!("{code}: {text}")),
+            (None, Some(text)) => Some(text.clone()),
+            (Some(code), None) => Some(code.clone()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The first `limit` bytes of `body` as text, cut on a character boundary.
+pub(crate) fn truncate(body: &[u8], limit: usize) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(limit)]);
+    let mut text = text.into_owned();
+    if body.len() > limit {
+        text.push_str("…[truncated]");
+    }
+    text
+}
+
+/// Replaces every occurrence of a secret by `[redacted]`.
+pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
+    secrets
+        .iter()
+        .filter(|s| s.len() >= 4)
+        .fold(text.to_owned(), |acc, s| acc.replace(s, "[redacted]"))
+}
+
+/// The request id header a server set, among the common names.
+pub(crate) fn request_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    ["x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id"]
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok())
+        .map(|id| id.chars().take(128).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_static_and_pointer_sized() {
+        fn assert_traits<T: Send + Sync + 'static>() {}
+        assert_traits::<Error>();
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+        assert_eq!(std::mem::size_of::<Result<()>>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn parses_problem_json() {
+        let body = br#"{"type":"https://example.com/probs/out-of-credit","title":"You do not have enough credit.","status":403,"detail":"Your current balance is 30, but that costs 50.","instance":"/account/12345/msgs/abc"}"#;
+        let api = ApiError::parse(body, &[]);
+        assert_eq!(api.title.as_deref(), Some("You do not have enough credit."));
+        assert_eq!(api.detail.as_deref(), Some("Your current balance is 30, but that costs 50."));
+        assert_eq!(api.summary().unwrap(), "Your current balance is 30, but that costs 50.");
+    }
+
+    #[test]
+    fn parses_common_error_shapes() {
+        let api = ApiError::parse(br#"{"error":"not_found","message":"no widget 7"}"#, &[]);
+        assert_eq!(api.summary().unwrap(), "not_found: no widget 7");
+        let api = ApiError::parse(br#"{"error":{"code":"E42","message":"boom"}}"#, &[]);
+        assert_eq!(api.summary().unwrap(), "E42: boom");
+        let api = ApiError::parse(br#"{"error":"invalid_grant","error_description":"expired"}"#, &[]);
+        assert_eq!(api.summary().unwrap(), "invalid_grant: expired");
+    }
+
+    #[test]
+    fn keeps_unparseable_bodies_truncated_and_scrubbed() {
+        let body = format!("<html>token sekrit-token-123 {}</html>", "x".repeat(5000));
+        let api = ApiError::parse(body.as_bytes(), &["sekrit-token-123"]);
+        assert!(api.summary().is_none());
+        assert!(api.raw.starts_with("<html>token [redacted] xxx"));
+        assert!(api.raw.ends_with("…[truncated]"));
+        assert!(api.raw.len() < ApiError::RAW_LIMIT + 40);
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        let body = "ééé".as_bytes(); // 6 bytes
+        assert_eq!(truncate(body, 3), "é\u{FFFD}…[truncated]");
+    }
+
+    #[test]
+    fn display_includes_status_summary_retries_and_request_id() {
+        let err = Error::new(ErrorKind::Api, "GET /v1/widgets/7 failed")
+            .with_status(StatusCode::NOT_FOUND)
+            .with_api_error(ApiError::parse(br#"{"message":"no such widget"}"#, &[]))
+            .with_request_id(Some("req-1".into()))
+            .with_retries(3, Duration::from_millis(1500));
+        assert_eq!(
+            err.to_string(),
+            "GET /v1/widgets/7 failed (HTTP 404 Not Found): no such widget after 3 attempts in 1.5s [request id req-1]"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The one send path every request takes:
+//! token → `Authorization` header (API origin only) → send → 401 replay → classify.
+
+use std::{sync::Arc, time::Instant as StdInstant};
+
+use futures_util::FutureExt;
+use reqwest::{
+    Method, StatusCode,
+    header::{self, HeaderMap},
+    redirect,
+};
+use secrecy::ExposeSecret;
+use tracing::Instrument;
+use url::Url;
+
+use crate::{
+    Client, Error, ErrorKind, RefreshToken, Result,
+    auth::{AccessToken, Clock, cache::Fetch, refresh::Grant},
+    error::{ApiError, request_id},
+};
+
+/// Everything needed to send (and re-send) one request.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Body>,
+    pub(crate) timeout: Option<std::time::Duration>,
+}
+
+/// A request body: bytes can be sent again, a stream only once.
+#[derive(Debug)]
+pub(crate) enum Body {
+    Bytes(bytes::Bytes),
+    Stream(reqwest::Body),
+}
+
+impl Request {
+    /// A copy to send, or `None` when the body is a stream that cannot be replayed.
+    pub(crate) fn try_clone(&self) -> Option<Request> {
+        let body = match &self.body {
+            Some(Body::Bytes(b)) => Some(Body::Bytes(b.clone())),
+            Some(Body::Stream(_)) => return None,
+            None => None,
+        };
+        Some(Request {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body,
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// Sends `request` through the client: authenticated, replayed once after a 401, and turned
+/// into an [`Error`] unless the status is a success.
+pub(crate) async fn execute(client: &Client, request: Request) -> Result<reqwest::Response> {
+    let span = tracing::info_span!(
+        target: "authed::request",
+        "request",
+        method = %request.method,
+        path = request.url.path(),
+        status = tracing::field::Empty,
+    );
+    async move {
+        let started = StdInstant::now();
+        let result = send_authenticated(client, request).await;
+        let span = tracing::Span::current();
+        match &result {
+            Ok(response) => {
+                span.record("status", response.status().as_u16());
+                tracing::debug!(target: "authed::request", elapsed_ms = started.elapsed().as_millis() as u64, "request succeeded");
+            }
+            Err(err) => {
+                if let Some(status) = err.status() {
+                    span.record("status", status.as_u16());
+                }
+                tracing::debug!(target: "authed::request", error = %err, "request failed");
+            }
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+/// One attempt from the caller's view: send with the current token; on 401, invalidate that
+/// token, refresh and replay once.
+async fn send_authenticated(client: &Client, request: Request) -> Result<reqwest::Response> {
+    let authenticate = client.is_api_origin(&request.url)
+        && !request.headers.contains_key(header::AUTHORIZATION);
+    let method = request.method.clone();
+    if !authenticate {
+        let response = send(client, request, None).await?;
+        return check_status(client, &method, response, None).await;
+    }
+    let token = client.inner.tokens.current().await?;
+    let replay = request.try_clone();
+    let response = send(client, request, Some(&token)).await?;
+    if response.status() != StatusCode::UNAUTHORIZED {
+        return check_status(client, &method, response, Some(&token)).await;
+    }
+    let Some(replay) = replay else {
+        return check_status(client, &method, response, Some(&token)).await;
+    };
+    tracing::debug!(target: "authed::request", "401 from the API; refreshing the token and replaying once");
+    client.inner.tokens.invalidate(&token);
+    let fresh = client.inner.tokens.current().await?;
+    let response = send(client, replay, Some(&fresh)).await?;
+    check_status(client, &method, response, Some(&fresh)).await
+}
+
+async fn send(
+    client: &Client,
+    request: Request,
+    token: Option<&AccessToken>,
+) -> Result<reqwest::Response> {
+    let mut builder = client
+        .inner
+        .http
+        .request(request.method.clone(), request.url.clone())
+        .headers(client.inner.default_headers.clone())
+        .headers(request.headers);
+    if let Some(token) = token {
+        builder = builder.header(header::AUTHORIZATION, token.header_value()?);
+    }
+    match request.body {
+        Some(Body::Bytes(bytes)) => builder = builder.body(bytes),
+        Some(Body::Stream(stream)) => builder = builder.body(stream),
+        None => {}
+    }
+    if let Some(timeout) = request.timeout {
+        builder = builder.timeout(timeout);
+    }
+    builder.send().await.map_err(|e| {
+        Error::transport(format!("{} {} failed", request.method, request.url.path()), e)
+    })
+}
+
+/// Passes successes through; turns anything else into an [`Error`] with the status, the
+/// parsed body (scrubbed of the token), the request id and `Retry-After`.
+pub(crate) async fn check_status(
+    client: &Client,
+    method: &Method,
+    response: reqwest::Response,
+    token: Option<&AccessToken>,
+) -> Result<reqwest::Response> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let headers = response.headers().clone();
+    let what = format!("{method} {}", response.url().path());
+    let body = response.bytes().await.unwrap_or_default();
+    let secrets: Vec<&str> = token.map(|t| t.expose_secret()).into_iter().collect();
+    let (kind, message) = match status {
+        StatusCode::UNAUTHORIZED => (ErrorKind::Unauthorized, format!("{what} was refused: the access token is not accepted")),
+        StatusCode::TOO_MANY_REQUESTS => (ErrorKind::RateLimited, format!("{what} was rate limited")),
+        _ => (ErrorKind::Api, format!("{what} failed")),
+    };
+    Err(Error::new(kind, message)
+        .with_status(status)
+        .with_request_id(request_id(&headers))
+        .with_retry_after(crate::retry::retry_after(&headers, client.inner.clock.now_utc()))
+        .with_api_error(ApiError::parse(&body, &secrets)))
+}
+
+/// The function the token cache calls to mint a token: one POST to the token endpoint.
+pub(crate) fn token_fetcher(http: reqwest::Client, grant: Arc<Grant>, clock: Arc<dyn Clock>) -> Fetch {
+    Arc::new(move |refresh_token: RefreshToken| {
+        let (http, grant, clock) = (http.clone(), grant.clone(), clock.clone());
+        async move {
+            let response = grant.request(&http, &refresh_token).send().await.map_err(|e| {
+                Error::transport("could not reach the token endpoint", e)
+            })?;
+            grant.parse(response, &refresh_token, clock.now_utc()).await
+        }
+        .boxed()
+    })
+}
+
+/// Redirects: at most 10; **never** for token requests (the body holds the refresh token);
+/// never from `https` down to plain `http` on a non-loopback host. `reqwest` itself drops the
+/// `Authorization` header when a redirect leaves the origin.
+pub(crate) fn redirect_policy(token_url: Url) -> redirect::Policy {
+    redirect::Policy::custom(move |attempt| {
+        let first = attempt.previous().first();
+        if first.is_some_and(|u| u.origin() == token_url.origin() && u.path() == token_url.path()) {
+            return attempt.stop();
+        }
+        if attempt.previous().len() >= 10 {
+            return attempt.error("too many redirects");
+        }
+        let downgrade = attempt.url().scheme() == "http"
+            && !crate::config::is_loopback(attempt.url())
+            && attempt.previous().iter().any(|u| u.scheme() == "https");
+        if downgrade {
+            return attempt.error("refusing a redirect from https to plain http");
+        }
+        attempt.follow()
+    })
+}
