@@ -340,7 +340,7 @@ pub struct ClientBuilder {
     clock: Arc<dyn Clock>,
     default_lifetime: Duration,
     timeout: Option<Duration>,
-    connect_timeout: Duration,
+    connect_timeout: Option<Duration>,
     user_agent: String,
     default_headers: HeaderMap,
 }
@@ -366,7 +366,7 @@ impl ClientBuilder {
             clock: Arc::new(SystemClock),
             default_lifetime: DEFAULT_TOKEN_LIFETIME,
             timeout: Some(Duration::from_secs(30)),
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: Some(Duration::from_secs(10)),
             user_agent: concat!("authed/", env!("CARGO_PKG_VERSION")).to_owned(),
             default_headers: HeaderMap::new(),
         }
@@ -442,9 +442,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Timeout for establishing a connection (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+    /// Timeout for establishing a connection (default 10 s); `None` for no timeout.
+    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.connect_timeout = timeout.into();
         self
     }
 
@@ -486,15 +486,17 @@ impl ClientBuilder {
         let user_agent = HeaderValue::try_from(self.user_agent)
             .map_err(|e| Error::config("invalid user agent").with_source(e))?;
 
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .user_agent(user_agent)
-            .connect_timeout(self.connect_timeout)
             .redirect(transport::redirect_policy(token_url.clone()));
-        let http = match self.timeout {
-            Some(t) => http.timeout(t),
-            None => http,
+        if let Some(timeout) = self.timeout {
+            http = http.timeout(timeout);
         }
-        .build()
+        if let Some(timeout) = self.connect_timeout {
+            http = http.connect_timeout(timeout);
+        }
+        let http = http
+            .build()
         .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
 
         let grant = Arc::new(Grant {

@@ -13,8 +13,9 @@
 //!   and a caller that is cancelled cannot lose a rotated refresh token half-way.
 //! - **The window scales with the lifetime**: 10 % of it, at least 5 s and at most 5 min, never
 //!   more than half of it, plus up to 25 % jitter so that many clients do not refresh in step.
-//! - **An early refresh that fails** is logged and retried on a later request, at most every
-//!   [`RETRY_GAP`]; the still-valid token keeps being served. A terminal failure
+//! - **An early refresh that fails** is logged and retried on a later request, after
+//!   [`RETRY_GAP`] or half the remaining lifetime, whichever is shorter; the still-valid token
+//!   keeps being served meanwhile. A terminal failure
 //!   (`invalid_grant`) is remembered: the client stops presenting a dead refresh token.
 
 use std::{
@@ -36,7 +37,7 @@ use tracing::Instrument;
 use super::{AccessToken, Clock, store::RefreshTokenStore};
 use crate::{Error, RefreshToken, Result};
 
-/// Least time between two early refresh attempts after one failed.
+/// Longest pause between two early refresh attempts after one failed.
 pub(crate) const RETRY_GAP: Duration = Duration::from_secs(10);
 
 type RefreshFuture = Shared<BoxFuture<'static, Result<Arc<AccessToken>>>>;
@@ -67,8 +68,8 @@ struct CacheInner {
 struct State {
     token: Option<Arc<AccessToken>>,
     in_flight: Option<(u64, RefreshFuture)>,
-    /// When the last early refresh failed.
-    failed_at: Option<Instant>,
+    /// After a failed refresh: no early refresh before this time.
+    paused_until: Option<Instant>,
     /// A failure no retry can fix (`invalid_grant`): returned instead of refreshing again.
     terminal: Option<Error>,
 }
@@ -112,9 +113,8 @@ impl TokenCache {
                 Some(token) if now < token.expires_at => {
                     let token = token.clone();
                     if now >= token.refresh_at && state.terminal.is_none() {
-                        let recently_failed =
-                            state.failed_at.is_some_and(|at| now < at + RETRY_GAP);
-                        if state.in_flight.is_none() && !recently_failed {
+                        let paused = state.paused_until.is_some_and(|until| now < until);
+                        if state.in_flight.is_none() && !paused {
                             tracing::debug!(target: "authed::auth", "access token in its refresh window; refreshing in the background");
                             drop(self.shared.start_refresh(&mut state, "early"));
                         }
@@ -214,10 +214,12 @@ impl CacheInner {
         match &result {
             Ok(token) => {
                 state.token = Some(token.clone());
-                state.failed_at = None;
+                state.paused_until = None;
             }
             Err(err) => {
-                state.failed_at = Some(self.clock.now());
+                let now = self.clock.now();
+                let left = state.token.as_ref().map_or(Duration::ZERO, |t| t.expires_at.saturating_duration_since(now));
+                state.paused_until = Some(now + RETRY_GAP.min(left / 2));
                 if err.is_reauth_required() {
                     state.terminal = Some(err.clone());
                 }
