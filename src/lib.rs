@@ -11,6 +11,7 @@ pub mod auth;
 mod client;
 pub mod config;
 mod error;
+pub mod pagination;
 pub mod retry;
 mod transport;
 
@@ -21,4 +22,5 @@ pub use auth::{
 pub use client::{Client, ClientBuilder, DEFAULT_TOKEN_LIFETIME, RequestBuilder};
 pub use config::{ClientAuth, Config};
 pub use error::{ApiError, AuthErrorKind, Error, ErrorKind, Result, RetrySummary};
+pub use pagination::{Page, Pagination, Paginator};
 pub use secrecy::{ExposeSecret, SecretString};
