@@ -14,6 +14,7 @@ mod error;
 pub mod pagination;
 pub mod retry;
 mod transport;
+pub mod widgets;
 
 pub use auth::{
     AccessToken, ClientSecret, Clock, RefreshToken, SystemClock,
