@@ -89,8 +89,8 @@ pub(crate) async fn execute(client: &Client, request: Request) -> Result<reqwest
 /// One attempt from the caller's view: send with the current token; on 401, invalidate that
 /// token, refresh and replay once.
 async fn send_authenticated(client: &Client, request: Request) -> Result<reqwest::Response> {
-    let authenticate = client.is_api_origin(&request.url)
-        && !request.headers.contains_key(header::AUTHORIZATION);
+    let authenticate =
+        client.is_api_origin(&request.url) && !request.headers.contains_key(header::AUTHORIZATION);
     let method = request.method.clone();
     if !authenticate {
         let response = send(client, request, None).await?;
@@ -135,7 +135,10 @@ async fn send(
         builder = builder.timeout(timeout);
     }
     builder.send().await.map_err(|e| {
-        Error::transport(format!("{} {} failed", request.method, request.url.path()), e)
+        Error::transport(
+            format!("{} {} failed", request.method, request.url.path()),
+            e,
+        )
     })
 }
 
@@ -156,25 +159,39 @@ pub(crate) async fn check_status(
     let body = response.bytes().await.unwrap_or_default();
     let secrets: Vec<&str> = token.map(|t| t.expose_secret()).into_iter().collect();
     let (kind, message) = match status {
-        StatusCode::UNAUTHORIZED => (ErrorKind::Unauthorized, format!("{what} was refused: the access token is not accepted")),
-        StatusCode::TOO_MANY_REQUESTS => (ErrorKind::RateLimited, format!("{what} was rate limited")),
+        StatusCode::UNAUTHORIZED => (
+            ErrorKind::Unauthorized,
+            format!("{what} was refused: the access token is not accepted"),
+        ),
+        StatusCode::TOO_MANY_REQUESTS => {
+            (ErrorKind::RateLimited, format!("{what} was rate limited"))
+        }
         _ => (ErrorKind::Api, format!("{what} failed")),
     };
     Err(Error::new(kind, message)
         .with_status(status)
         .with_request_id(request_id(&headers))
-        .with_retry_after(crate::retry::retry_after(&headers, client.inner.clock.now_utc()))
+        .with_retry_after(crate::retry::retry_after(
+            &headers,
+            client.inner.clock.now_utc(),
+        ))
         .with_api_error(ApiError::parse(&body, &secrets)))
 }
 
 /// The function the token cache calls to mint a token: one POST to the token endpoint.
-pub(crate) fn token_fetcher(http: reqwest::Client, grant: Arc<Grant>, clock: Arc<dyn Clock>) -> Fetch {
+pub(crate) fn token_fetcher(
+    http: reqwest::Client,
+    grant: Arc<Grant>,
+    clock: Arc<dyn Clock>,
+) -> Fetch {
     Arc::new(move |refresh_token: RefreshToken| {
         let (http, grant, clock) = (http.clone(), grant.clone(), clock.clone());
         async move {
-            let response = grant.request(&http, &refresh_token).send().await.map_err(|e| {
-                Error::transport("could not reach the token endpoint", e)
-            })?;
+            let response = grant
+                .request(&http, &refresh_token)
+                .send()
+                .await
+                .map_err(|e| Error::transport("could not reach the token endpoint", e))?;
             grant.parse(response, &refresh_token, clock.now_utc()).await
         }
         .boxed()
