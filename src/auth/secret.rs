@@ -88,4 +88,3 @@ impl RefreshToken {
         self.expose_secret() == other.expose_secret()
     }
 }
-
