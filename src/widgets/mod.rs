@@ -1,8 +1,8 @@
 //! A typed client for the Widgets reference API — and the template for your own typed SDK.
 //!
-//! The Widgets API (specified in `docs/widgets-api.md`, served by [`MockApi`] under the
-//! `mock` feature) is a small CRUD API behind a bearer token. This module turns it into
-//! methods that read like sentences:
+//! The Widgets API (specified in `docs/widgets-api.md`, served by `authed::mock::MockApi`
+//! under the `mock` feature) is a small CRUD API behind a bearer token. This module turns it
+//! into methods that read like sentences:
 //!
 //! ```no_run
 //! use futures_util::TryStreamExt;
@@ -116,10 +116,7 @@
 //! ```
 //!
 //! Test it the way `tests/widgets.rs` tests this module: against a local wiremock server (or
-//! [`MockApi::server`] with your own mocks mounted), with a real token endpoint in front.
-//!
-//! [`MockApi`]: crate::mock::MockApi
-//! [`MockApi::server`]: crate::mock::MockApi::server
+//! `MockApi::server()` with your own mocks mounted), with a token endpoint in front.
 
 mod list;
 mod models;
