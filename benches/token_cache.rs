@@ -46,7 +46,10 @@ async fn setup() -> (MockServer, authed::Client) {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let (_server, client) = setup().await;
         client.access_token().await.unwrap(); // warm: the one refresh
@@ -80,6 +83,10 @@ fn main() {
         for _ in 0..requests {
             let _: serde_json::Value = client.get("/ping").send().await.unwrap();
         }
-        report("GET + bearer + JSON decode, local server", requests, start.elapsed());
+        report(
+            "GET + bearer + JSON decode, local server",
+            requests,
+            start.elapsed(),
+        );
     });
 }

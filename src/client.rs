@@ -130,7 +130,9 @@ impl Client {
         self.inner
             .base_url
             .join(path.trim_start_matches('/'))
-            .map_err(|e| Error::config(format!("{path:?} is not a valid request path")).with_source(e))
+            .map_err(|e| {
+                Error::config(format!("{path:?} is not a valid request path")).with_source(e)
+            })
     }
 
     /// Whether requests to `url` carry the access token: only those to the base URL's origin.
@@ -275,10 +277,12 @@ impl RequestBuilder {
         let method = self.method.clone();
         let response = self.send_raw().await?;
         let path = response.url().path().to_owned();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Error::transport(format!("{method} {path}: could not read the response body"), e))?;
+        let bytes = response.bytes().await.map_err(|e| {
+            Error::transport(
+                format!("{method} {path}: could not read the response body"),
+                e,
+            )
+        })?;
         decode(&bytes, &method, &path)
     }
 
@@ -302,7 +306,11 @@ impl RequestBuilder {
 
 /// Decodes a JSON body into `T`; empty bodies decode as `null`.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], method: &Method, path: &str) -> Result<T> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"null" } else { bytes };
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"null"
+    } else {
+        bytes
+    };
     serde_json::from_slice(bytes).map_err(|e| {
         Error::decode(
             format!("{method} {path}: the response body does not match the expected type"),
@@ -497,7 +505,7 @@ impl ClientBuilder {
         }
         let http = http
             .build()
-        .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
+            .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
 
         let grant = Arc::new(Grant {
             token_url,

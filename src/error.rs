@@ -228,7 +228,10 @@ impl Error {
         match self.inner.kind {
             ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Transport => true,
             ErrorKind::Api | ErrorKind::Auth(AuthErrorKind::Rejected) => {
-                matches!(self.inner.status.map(|s| s.as_u16()), Some(408 | 500 | 502 | 503 | 504))
+                matches!(
+                    self.inner.status.map(|s| s.as_u16()),
+                    Some(408 | 500 | 502 | 503 | 504)
+                )
             }
             _ => false,
         }
@@ -238,7 +241,8 @@ impl Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("authed::Error");
-        d.field("kind", &self.inner.kind).field("message", &self.inner.message);
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
         if let Some(status) = self.inner.status {
             d.field("status", &status);
         }
@@ -290,7 +294,10 @@ impl fmt::Display for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }
 
@@ -332,7 +339,10 @@ impl ApiError {
         #[serde(untagged)]
         enum Field {
             Text(String),
-            Object { message: Option<String>, code: Option<serde_json::Value> },
+            Object {
+                message: Option<String>,
+                code: Option<serde_json::Value>,
+            },
             Number(serde_json::Number),
         }
         #[derive(Deserialize, Default)]
@@ -375,7 +385,11 @@ impl ApiError {
 
     /// One line for `Display`: the most specific human-readable text available.
     fn summary(&self) -> Option<String> {
-        let text = self.detail.as_ref().or(self.message.as_ref()).or(self.title.as_ref());
+        let text = self
+            .detail
+            .as_ref()
+            .or(self.message.as_ref())
+            .or(self.title.as_ref());
         match (&self.code, text) {
             (Some(code), Some(text)) => Some(format!("{code}: {text}")),
             (None, Some(text)) => Some(text.clone()),
@@ -405,10 +419,15 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
 
 /// The request id header a server set, among the common names.
 pub(crate) fn request_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    ["x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id"]
-        .iter()
-        .find_map(|name| headers.get(*name)?.to_str().ok())
-        .map(|id| id.chars().take(128).collect())
+    [
+        "x-request-id",
+        "request-id",
+        "x-amzn-requestid",
+        "x-correlation-id",
+    ]
+    .iter()
+    .find_map(|name| headers.get(*name)?.to_str().ok())
+    .map(|id| id.chars().take(128).collect())
 }
 
 #[cfg(test)]
@@ -420,7 +439,10 @@ mod tests {
         fn assert_traits<T: Send + Sync + 'static>() {}
         assert_traits::<Error>();
         assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
-        assert_eq!(std::mem::size_of::<Result<()>>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<Result<()>>(),
+            std::mem::size_of::<usize>()
+        );
     }
 
     #[test]
@@ -428,8 +450,14 @@ mod tests {
         let body = br#"{"type":"https://example.com/probs/out-of-credit","title":"You do not have enough credit.","status":403,"detail":"Your current balance is 30, but that costs 50.","instance":"/account/12345/msgs/abc"}"#;
         let api = ApiError::parse(body, &[]);
         assert_eq!(api.title.as_deref(), Some("You do not have enough credit."));
-        assert_eq!(api.detail.as_deref(), Some("Your current balance is 30, but that costs 50."));
-        assert_eq!(api.summary().unwrap(), "Your current balance is 30, but that costs 50.");
+        assert_eq!(
+            api.detail.as_deref(),
+            Some("Your current balance is 30, but that costs 50.")
+        );
+        assert_eq!(
+            api.summary().unwrap(),
+            "Your current balance is 30, but that costs 50."
+        );
     }
 
     #[test]
@@ -438,7 +466,10 @@ mod tests {
         assert_eq!(api.summary().unwrap(), "not_found: no widget 7");
         let api = ApiError::parse(br#"{"error":{"code":"E42","message":"boom"}}"#, &[]);
         assert_eq!(api.summary().unwrap(), "E42: boom");
-        let api = ApiError::parse(br#"{"error":"invalid_grant","error_description":"expired"}"#, &[]);
+        let api = ApiError::parse(
+            br#"{"error":"invalid_grant","error_description":"expired"}"#,
+            &[],
+        );
         assert_eq!(api.summary().unwrap(), "invalid_grant: expired");
     }
 

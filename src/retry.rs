@@ -12,11 +12,16 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // More digits than fit in u64 is still "a very long time".
-        let secs = value.parse::<u64>().unwrap_or(u64::MAX).min(MAX_RETRY_AFTER.as_secs());
+        let secs = value
+            .parse::<u64>()
+            .unwrap_or(u64::MAX)
+            .min(MAX_RETRY_AFTER.as_secs());
         return Some(Duration::from_secs(secs));
     }
     let date = httpdate::parse_http_date(value).ok()?;
-    date.duration_since(now).ok().map(|d| d.min(MAX_RETRY_AFTER))
+    date.duration_since(now)
+        .ok()
+        .map(|d| d.min(MAX_RETRY_AFTER))
 }
 
 /// Longest `Retry-After` represented; anything longer is reported as this (a day).

@@ -89,8 +89,8 @@ pub(crate) async fn execute(client: &Client, request: Request) -> Result<reqwest
 /// One attempt from the caller's view: send with the current token; on 401, invalidate that
 /// token, refresh and replay once.
 async fn send_authenticated(client: &Client, request: Request) -> Result<reqwest::Response> {
-    let authenticate = client.is_api_origin(&request.url)
-        && !request.headers.contains_key(header::AUTHORIZATION);
+    let authenticate =
+        client.is_api_origin(&request.url) && !request.headers.contains_key(header::AUTHORIZATION);
     let method = request.method.clone();
     if !authenticate {
         let response = send(client, request, None).await?;
@@ -120,9 +120,11 @@ async fn send(
     let mut builder = client
         .inner
         .http
-        .request(request.method.clone(), request.url.clone())
-        .headers(client.inner.default_headers.clone())
-        .headers(request.headers);
+        .request(request.method.clone(), request.url.clone());
+    if !client.inner.default_headers.is_empty() {
+        builder = builder.headers(client.inner.default_headers.clone());
+    }
+    builder = builder.headers(request.headers);
     if let Some(token) = token {
         builder = builder.header(header::AUTHORIZATION, token.header_value()?);
     }
@@ -135,7 +137,10 @@ async fn send(
         builder = builder.timeout(timeout);
     }
     builder.send().await.map_err(|e| {
-        Error::transport(format!("{} {} failed", request.method, request.url.path()), e)
+        Error::transport(
+            format!("{} {} failed", request.method, request.url.path()),
+            e,
+        )
     })
 }
 
@@ -153,28 +158,60 @@ pub(crate) async fn check_status(
     }
     let headers = response.headers().clone();
     let what = format!("{method} {}", response.url().path());
-    let body = response.bytes().await.unwrap_or_default();
+    let body = read_limited(response, ERROR_BODY_LIMIT).await;
     let secrets: Vec<&str> = token.map(|t| t.expose_secret()).into_iter().collect();
     let (kind, message) = match status {
-        StatusCode::UNAUTHORIZED => (ErrorKind::Unauthorized, format!("{what} was refused: the access token is not accepted")),
-        StatusCode::TOO_MANY_REQUESTS => (ErrorKind::RateLimited, format!("{what} was rate limited")),
+        StatusCode::UNAUTHORIZED => (
+            ErrorKind::Unauthorized,
+            format!("{what} was refused: the access token is not accepted"),
+        ),
+        StatusCode::TOO_MANY_REQUESTS => {
+            (ErrorKind::RateLimited, format!("{what} was rate limited"))
+        }
         _ => (ErrorKind::Api, format!("{what} failed")),
     };
     Err(Error::new(kind, message)
         .with_status(status)
         .with_request_id(request_id(&headers))
-        .with_retry_after(crate::retry::retry_after(&headers, client.inner.clock.now_utc()))
+        .with_retry_after(crate::retry::retry_after(
+            &headers,
+            client.inner.clock.now_utc(),
+        ))
         .with_api_error(ApiError::parse(&body, &secrets)))
 }
 
+/// How much of an error body is read: enough for any problem document, bounded against
+/// a server that streams megabytes of HTML.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Reads at most `limit` bytes of the body; a body that fails half-way keeps what arrived.
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())])
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
+}
+
 /// The function the token cache calls to mint a token: one POST to the token endpoint.
-pub(crate) fn token_fetcher(http: reqwest::Client, grant: Arc<Grant>, clock: Arc<dyn Clock>) -> Fetch {
+pub(crate) fn token_fetcher(
+    http: reqwest::Client,
+    grant: Arc<Grant>,
+    clock: Arc<dyn Clock>,
+) -> Fetch {
     Arc::new(move |refresh_token: RefreshToken| {
         let (http, grant, clock) = (http.clone(), grant.clone(), clock.clone());
         async move {
-            let response = grant.request(&http, &refresh_token).send().await.map_err(|e| {
-                Error::transport("could not reach the token endpoint", e)
-            })?;
+            let response = grant
+                .request(&http, &refresh_token)
+                .send()
+                .await
+                .map_err(|e| Error::transport("could not reach the token endpoint", e))?;
             grant.parse(response, &refresh_token, clock.now_utc()).await
         }
         .boxed()

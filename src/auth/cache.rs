@@ -129,7 +129,11 @@ impl TokenCache {
             match &state.in_flight {
                 Some((_, fut)) => fut.clone(),
                 None => {
-                    let reason = if state.token.is_some() { "expired" } else { "first use" };
+                    let reason = if state.token.is_some() {
+                        "expired"
+                    } else {
+                        "first use"
+                    };
                     self.shared.start_refresh(&mut state, reason)
                 }
             }
@@ -141,14 +145,22 @@ impl TokenCache {
     /// (compare-and-invalidate: a late 401 for an old token must not discard a fresh one).
     pub(crate) fn invalidate(&self, token: &AccessToken) {
         let mut state = self.shared.lock_state();
-        if state.token.as_ref().is_some_and(|t| t.generation == token.generation) {
+        if state
+            .token
+            .as_ref()
+            .is_some_and(|t| t.generation == token.generation)
+        {
             tracing::debug!(target: "authed::auth", generation = token.generation, "access token rejected by the API; invalidated");
             state.token = None;
         }
     }
 
     pub(crate) fn store_error(&self) -> Option<Error> {
-        self.shared.store_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared
+            .store_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -162,12 +174,16 @@ impl CacheInner {
     fn start_refresh(self: &Arc<Self>, state: &mut State, reason: &'static str) -> RefreshFuture {
         let id = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let this = self.clone();
-        let span = tracing::info_span!(target: "authed::auth", "token_refresh", reason, generation = id);
+        let span =
+            tracing::info_span!(target: "authed::auth", "token_refresh", reason, generation = id);
         let task = tokio::spawn(async move { this.refresh(id).await }.instrument(span));
         let fut = async move {
             task.await.unwrap_or_else(|join| {
-                Err(Error::new(crate::ErrorKind::Auth(crate::AuthErrorKind::Rejected), "token refresh task failed")
-                    .with_source(join))
+                Err(Error::new(
+                    crate::ErrorKind::Auth(crate::AuthErrorKind::Rejected),
+                    "token refresh task failed",
+                )
+                .with_source(join))
             })
         }
         .boxed()
@@ -178,7 +194,11 @@ impl CacheInner {
 
     /// The body of the refresh task: fetch, persist a rotated refresh token, publish.
     async fn refresh(self: Arc<Self>, id: u64) -> Result<Arc<AccessToken>> {
-        let presented = self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let presented = self
+            .refresh_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let result = (self.fetch)(presented).await;
         let result = match result {
             Ok(response) => {
@@ -208,7 +228,11 @@ impl CacheInner {
             }
         };
         let mut state = self.lock_state();
-        if state.in_flight.as_ref().is_some_and(|(current, _)| *current == id) {
+        if state
+            .in_flight
+            .as_ref()
+            .is_some_and(|(current, _)| *current == id)
+        {
             state.in_flight = None;
         }
         match &result {
@@ -218,7 +242,9 @@ impl CacheInner {
             }
             Err(err) => {
                 let now = self.clock.now();
-                let left = state.token.as_ref().map_or(Duration::ZERO, |t| t.expires_at.saturating_duration_since(now));
+                let left = state.token.as_ref().map_or(Duration::ZERO, |t| {
+                    t.expires_at.saturating_duration_since(now)
+                });
                 state.paused_until = Some(now + RETRY_GAP.min(left / 2));
                 if err.is_reauth_required() {
                     state.terminal = Some(err.clone());
@@ -231,7 +257,11 @@ impl CacheInner {
     /// Hands a rotated refresh token to the store, then makes it the one presented next.
     /// A store failure is reported but does not stop the client (the token lives in memory).
     async fn rotate(&self, rotated: &RefreshToken) {
-        let unchanged = self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()).is_same(rotated);
+        let unchanged = self
+            .refresh_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_same(rotated);
         if unchanged {
             return;
         }
@@ -250,20 +280,23 @@ pub(crate) fn refresh_margin(lifetime: Duration, jitter: f64) -> Duration {
     let base = lifetime
         .mul_f64(0.1)
         .clamp(Duration::from_secs(5), Duration::from_secs(300));
-    base.mul_f64(1.0 + 0.25 * jitter.clamp(0.0, 1.0)).min(lifetime / 2)
+    base.mul_f64(1.0 + 0.25 * jitter.clamp(0.0, 1.0))
+        .min(lifetime / 2)
 }
 
 impl AccessToken {
     /// The header value `Bearer <token>`, marked sensitive (never printed by `http`'s `Debug`).
     pub(crate) fn header_value(&self) -> Result<reqwest::header::HeaderValue> {
-        let mut value =
-            reqwest::header::HeaderValue::try_from(format!("Bearer {}", self.secret.expose_secret()))
-                .map_err(|_| {
-                    Error::auth(
-                        crate::AuthErrorKind::InvalidResponse,
-                        "the access token contains characters not allowed in an HTTP header",
-                    )
-                })?;
+        let mut value = reqwest::header::HeaderValue::try_from(format!(
+            "Bearer {}",
+            self.secret.expose_secret()
+        ))
+        .map_err(|_| {
+            Error::auth(
+                crate::AuthErrorKind::InvalidResponse,
+                "the access token contains characters not allowed in an HTTP header",
+            )
+        })?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -281,7 +314,10 @@ mod tests {
     fn margin_scales_with_lifetime() {
         let s = Duration::from_secs;
         assert_eq!(refresh_margin(s(3600), 0.0), s(300));
-        assert_eq!(refresh_margin(s(3600), 0.999), s(300).mul_f64(1.0 + 0.25 * 0.999));
+        assert_eq!(
+            refresh_margin(s(3600), 0.999),
+            s(300).mul_f64(1.0 + 0.25 * 0.999)
+        );
         assert_eq!(refresh_margin(s(600), 0.0), s(60));
         assert_eq!(refresh_margin(s(60), 0.0), s(6));
         assert_eq!(refresh_margin(s(20), 0.0), s(5));

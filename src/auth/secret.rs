@@ -89,4 +89,3 @@ impl RefreshToken {
         self.expose_secret() == other.expose_secret()
     }
 }
-
