@@ -128,7 +128,7 @@ impl Client {
     /// # async fn run(client: authed::Client) -> authed::Result<()> {
     /// use futures_util::TryStreamExt;
     /// let pagination = authed::Pagination::cursor("cursor", "/next_cursor").items_at("/ids");
-    /// let ids: Vec<u64> = client.paginate("/ids", pagination).stream().try_collect().await?;
+    /// let ids: Vec<u64> = client.paginate::<u64>("/ids", pagination).stream().try_collect().await?;
     /// # Ok(()) }
     /// ```
     pub fn paginate<T>(&self, path: &str, pagination: Pagination) -> Paginator<T>

@@ -682,11 +682,11 @@ impl Walk {
 
         let available = (items.len() as u64).saturating_sub(at.skip);
         let kept = remaining.map_or(available, |r| r.min(available));
-        let index = at.index + kept;
+        let index = at.index.saturating_add(kept);
         let next = if kept < available {
             Some(Position {
                 marker: at.marker.clone(),
-                skip: at.skip + kept,
+                skip: at.skip.saturating_add(kept),
                 index,
             })
         } else if total.is_some_and(|total| index >= total) {
@@ -724,9 +724,9 @@ impl Walk {
         };
         let items = items
             .into_iter()
+            .enumerate()
             .skip(usize::try_from(at.skip).unwrap_or(usize::MAX))
             .take(usize::try_from(kept).unwrap_or(usize::MAX))
-            .enumerate()
             .map(|(i, item)| {
                 serde_json::from_value(item).map_err(|e| {
                     Error::decode(
