@@ -96,7 +96,11 @@ async fn mount_offset_api(server: &MockServer, total: u64) {
 
 /// `GET /feed?cursor=` answering `{"items": [...], "next": ...}` from a script of pages: page
 /// `n` is reached with cursor `c{n}` (page 0 without a cursor).
-async fn mount_cursor_api(server: &MockServer, pages: Vec<(Vec<u64>, Option<&'static str>)>) {
+async fn mount_cursor_api(server: &MockServer, pages: Vec<(Vec<u64>, Option<&str>)>) {
+    let pages: Vec<(Vec<u64>, Option<String>)> = pages
+        .into_iter()
+        .map(|(items, next)| (items, next.map(str::to_owned)))
+        .collect();
     Mock::given(method("GET"))
         .and(path("/feed"))
         .respond_with(move |request: &Request| {
@@ -727,6 +731,52 @@ async fn prefetch_yields_the_same_items_in_the_same_order() {
         api_requests(&server).await.len(),
         6 + 6 + 2,
         "prefetch stops at the limit"
+    );
+}
+
+#[tokio::test]
+async fn prefetch_runs_at_most_the_given_number_of_pages_ahead_and_stops_when_dropped() {
+    let (server, client) = common::setup().await;
+    // An endless feed: page n points to page n + 1.
+    let cursors: Vec<String> = (1..=50).map(|n| format!("c{n}")).collect();
+    let script = (0..50)
+        .zip(&cursors)
+        .map(|(n, next)| (vec![n], Some(next.as_str())))
+        .collect();
+    mount_cursor_api(&server, script).await;
+    Mock::given(path("/ping"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let feed_requests = || async {
+        api_requests(&server)
+            .await
+            .iter()
+            .filter(|r| r.starts_with("/feed"))
+            .count()
+    };
+
+    let pagination = Pagination::cursor("cursor", "/meta/next_cursor").items_at("/items");
+    let mut stream = Box::pin(
+        client
+            .paginate::<Item>("/feed", pagination)
+            .prefetch(1)
+            .stream(),
+    );
+    assert_eq!(stream.next().await.unwrap().unwrap().id, 0);
+    // The consumer holds page 1; the producer fetches page 2, then waits for room.
+    while feed_requests().await < 2 {
+        tokio::task::yield_now().await;
+    }
+    let () = client.get("/ping").send().await.unwrap();
+    assert_eq!(feed_requests().await, 2, "one page ahead, no more");
+
+    drop(stream);
+    let () = client.get("/ping").send().await.unwrap();
+    assert_eq!(
+        feed_requests().await,
+        2,
+        "nothing after the stream is dropped"
     );
 }
 

@@ -588,6 +588,12 @@ fn prefetched<P: Send + 'static>(
         while let Some(page) = rx.recv().await {
             yield page;
         }
+        // A panic while fetching (in a `Deserialize` impl, say) is the consumer's, not lost.
+        if let Some(Err(err)) = producer.join_next().await
+            && err.is_panic()
+        {
+            std::panic::resume_unwind(err.into_panic());
+        }
     }
 }
 
@@ -612,10 +618,10 @@ impl Walk {
     ) -> Result<Page<T>> {
         let pagination = &self.pagination;
         if !self.seen.insert(self.hasher.hash_one(&at.marker)) {
-            return Err(pagination_error(format!(
-                "the listing points back to a page it already returned ({:?}); stopping to avoid a loop",
-                at.marker
-            )));
+            return Err(pagination_error(
+                "the listing points back to a page it already returned (a repeated cursor or next \
+                 URL); stopping to avoid a loop",
+            ));
         }
         let request = PageRequest {
             marker: at.marker.clone(),
@@ -745,7 +751,7 @@ impl Walk {
     }
 }
 
-fn pagination_error(message: String) -> Error {
+fn pagination_error(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::Pagination, message)
 }
 
