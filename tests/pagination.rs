@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use authed::{
     ErrorKind, Pagination,
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wiremock::{
     Mock, MockServer, Request, ResponseTemplate,
-    matchers::{any, method, path, query_param},
+    matchers::{any, header, method, path, query_param},
 };
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -657,6 +657,62 @@ async fn a_token_rejected_mid_stream_is_refreshed_and_the_stream_goes_on() {
             "/feed?cursor=c1",
             "/feed?cursor=c2"
         ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_expiring_mid_stream_is_refreshed_before_the_next_page() {
+    let server = MockServer::start().await;
+    let (short_lived, long_lived) = ("at-short-lived-0123456789", "at-long-lived-0123456789");
+    Mock::given(method("POST"))
+        .and(path(common::TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(common::token_body(short_lived, 60)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(common::TOKEN_PATH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(common::token_body(long_lived, 3600)),
+        )
+        .mount(&server)
+        .await;
+    // After a minute the server no longer accepts the short-lived token.
+    Mock::given(method("GET"))
+        .and(header(
+            "authorization",
+            format!("Bearer {short_lived}").as_str(),
+        ))
+        .and(|r: &Request| params(r).contains_key("cursor"))
+        .respond_with(ResponseTemplate::new(401))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_cursor_api(
+        &server,
+        vec![
+            (vec![1], Some("c1")),
+            (vec![2], Some("c2")),
+            (vec![3], None),
+        ],
+    )
+    .await;
+    // No request timeout: paused time jumps ahead while the runtime waits for the socket.
+    let client = common::builder(&server).timeout(None).build().unwrap();
+
+    let pagination = Pagination::cursor("cursor", "/meta/next_cursor").items_at("/items");
+    let mut stream = Box::pin(client.paginate::<Item>("/feed", pagination).stream());
+    assert_eq!(stream.next().await.unwrap().unwrap().id, 1);
+    tokio::time::advance(Duration::from_secs(120)).await;
+    let rest: Vec<Item> = stream.try_collect().await.unwrap();
+
+    assert_eq!(ids(&rest), [2, 3]);
+    assert_eq!(token_requests(&server).await, 2);
+    assert_eq!(
+        api_requests(&server).await,
+        ["/feed?", "/feed?cursor=c1", "/feed?cursor=c2"],
+        "refreshed before the request, not after a 401"
     );
 }
 
