@@ -477,6 +477,40 @@ async fn known_total_stops_without_requesting_past_the_end() {
 }
 
 #[tokio::test]
+async fn a_custom_total_header_stops_page_numbers_before_the_page_past_the_end() {
+    let (server, client) = common::setup().await;
+    // WordPress answers 400 `rest_post_invalid_page_number` past the last page.
+    Mock::given(method("GET"))
+        .and(path("/wp/v2/posts"))
+        .respond_with(|request: &Request| {
+            let page = number(&params(request), "page").unwrap_or(0);
+            if !(1..=2).contains(&page) {
+                return ResponseTemplate::new(400)
+                    .set_body_json(json!({ "code": "rest_post_invalid_page_number" }));
+            }
+            let items: Vec<Value> = (page * 2 - 2..page * 2).map(item).collect();
+            ResponseTemplate::new(200)
+                .set_body_json(items)
+                .insert_header("X-WP-Total", "4")
+        })
+        .mount(&server)
+        .await;
+
+    let pagination = Pagination::page_number("page", "per_page")
+        .page_size(2)
+        .total_header("X-WP-Total");
+    let items: Vec<Item> = client
+        .paginate("/wp/v2/posts", pagination)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+
+    assert_eq!(ids(&items), [0, 1, 2, 3]);
+    assert_eq!(api_requests(&server).await.len(), 2);
+}
+
+#[tokio::test]
 async fn empty_pages_with_a_cursor_do_not_end_the_listing() {
     let (server, client) = common::setup().await;
     mount_cursor_api(

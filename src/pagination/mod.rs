@@ -12,8 +12,8 @@
 //! | [`Pagination::next_url`] | the URL at a JSON pointer in the last body | no URL |
 //! | [`Pagination::link_header`] | the `Link: <...>; rel="next"` URL of the last response | no such link |
 //!
-//! Every strategy also ends when a known total (see [`Pagination::total_at`]) has been reached,
-//! without requesting a page past it.
+//! Every strategy also ends once a known total ([`Pagination::total_at`], an `X-Total-Count`
+//! header or [`Pagination::total_header`]) is reached, without requesting a page past it.
 //!
 //! ```no_run
 //! use futures_util::TryStreamExt;
@@ -106,6 +106,7 @@ pub struct Pagination {
     page_size: Option<u64>,
     items_at: Option<String>,
     total_at: Option<String>,
+    total_header: String,
 }
 
 impl Pagination {
@@ -116,6 +117,7 @@ impl Pagination {
             page_size: None,
             items_at: None,
             total_at: None,
+            total_header: "x-total-count".to_owned(),
         }
     }
 
@@ -160,11 +162,20 @@ impl Pagination {
         self
     }
 
-    /// Where the total item count is in the body, as a JSON pointer (`"/count"`). Without it,
-    /// an `X-Total-Count` header is used when present. The stream ends once it has gone
-    /// through that many items, without requesting a page past the end.
+    /// Where the total item count is in the body, as a JSON pointer (`"/count"`), as a number
+    /// or a numeric string. Without it (or when the body has none there), the
+    /// [total header](Pagination::total_header) is used when present. The stream ends once it
+    /// has gone through that many items, **without requesting a page past the end** (some APIs
+    /// answer an error there).
     pub fn total_at(mut self, pointer: impl Into<String>) -> Self {
         self.total_at = Some(pointer.into());
+        self
+    }
+
+    /// The response header holding the total item count (default `X-Total-Count`;
+    /// WordPress: `X-WP-Total`).
+    pub fn total_header(mut self, name: impl Into<String>) -> Self {
+        self.total_header = name.into();
         self
     }
 }
@@ -672,12 +683,17 @@ impl Walk {
                 ));
             }
         };
-        let total = match &pagination.total_at {
-            Some(pointer) => body.pointer(pointer).and_then(as_count),
-            None => headers
-                .get("x-total-count")
-                .and_then(|v| v.to_str().ok()?.trim().parse().ok()),
-        };
+        let total = (pagination.total_at.as_ref())
+            .and_then(|pointer| as_count(body.pointer(pointer)?))
+            .or_else(|| {
+                headers
+                    .get(pagination.total_header.as_str())?
+                    .to_str()
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()
+            });
         let next = pagination.strategy.next(&PageResponse {
             request: &request,
             url: &url,
