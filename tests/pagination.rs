@@ -7,7 +7,7 @@ use std::{collections::HashMap, time::Duration};
 
 use authed::{
     ErrorKind, Pagination,
-    pagination::{Marker, PageNumber, Position},
+    pagination::{Marker, PageNumber, PageRequest, PageResponse, Position, Strategy},
 };
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -339,6 +339,81 @@ async fn link_header_follows_rel_next_until_there_is_none() {
         .unwrap();
 
     assert_eq!(ids(&items), [1, 2, 3, 4, 5]);
+}
+
+/// Stripe-style: `?starting_after=<id of the last item>` until `"has_more": false`.
+#[derive(Debug)]
+struct StartingAfter;
+
+impl Strategy for StartingAfter {
+    fn prepare(&self, request: &PageRequest, url: &mut url::Url) -> authed::Result<()> {
+        if let Some(size) = request.size() {
+            url.query_pairs_mut()
+                .append_pair("limit", &size.to_string());
+        }
+        if let Marker::Cursor(id) = request.marker() {
+            url.query_pairs_mut().append_pair("starting_after", id);
+        }
+        Ok(())
+    }
+
+    fn next(&self, response: &PageResponse<'_>) -> authed::Result<Option<Marker>> {
+        let has_more = response.body()["has_more"].as_bool().unwrap_or(false);
+        let last_id = response.items().last().and_then(|item| item["id"].as_u64());
+        Ok(last_id
+            .filter(|_| has_more)
+            .map(|id| Marker::Cursor(id.to_string())))
+    }
+}
+
+#[tokio::test]
+async fn a_custom_strategy_gets_limits_and_checkpoints_for_free() {
+    let (server, client) = common::setup().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/charges"))
+        .respond_with(|request: &Request| {
+            let p = params(request);
+            let from = number(&p, "starting_after").map_or(0, |id| id + 1);
+            let to = (from + number(&p, "limit").unwrap_or(10)).min(10);
+            let data: Vec<Value> = (from..to).map(item).collect();
+            ResponseTemplate::new(200).set_body_json(json!({ "data": data, "has_more": to < 10 }))
+        })
+        .mount(&server)
+        .await;
+    let pagination = || {
+        Pagination::new(StartingAfter)
+            .items_at("/data")
+            .page_size(3)
+    };
+
+    let first: Vec<_> = client
+        .paginate::<Item>("/v1/charges", pagination())
+        .limit(5)
+        .pages()
+        .try_collect()
+        .await
+        .unwrap();
+    let checkpoint = first.last().and_then(|p| p.next()).cloned().unwrap();
+    let rest: Vec<Item> = client
+        .paginate("/v1/charges", pagination())
+        .resume_from(checkpoint)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+
+    let first: Vec<u64> = first.iter().flat_map(|p| p.items()).map(|i| i.id).collect();
+    assert_eq!(first, [0, 1, 2, 3, 4]);
+    assert_eq!(ids(&rest), [5, 6, 7, 8, 9]);
+    assert_eq!(
+        api_requests(&server).await,
+        [
+            "/v1/charges?limit=3",
+            "/v1/charges?limit=2&starting_after=2",
+            "/v1/charges?limit=3&starting_after=4",
+            "/v1/charges?limit=3&starting_after=7",
+        ]
+    );
 }
 
 // ===== limits and laziness =====
