@@ -10,7 +10,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use url::Url;
 
 use crate::{
-    ClientAuth, ClientSecret, Config, Error, RefreshToken, Result,
+    ClientAuth, ClientSecret, Config, Error, Pagination, Paginator, RefreshToken, Result,
     auth::{
         AccessToken, Clock, SystemClock,
         cache::TokenCache,
@@ -120,6 +120,22 @@ impl Client {
             timeout: None,
             error: None,
         }
+    }
+
+    /// Lists a paginated endpoint as a stream of items or pages; see [`crate::pagination`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: authed::Client) -> authed::Result<()> {
+    /// use futures_util::TryStreamExt;
+    /// let pagination = authed::Pagination::cursor("cursor", "/next_cursor").items_at("/ids");
+    /// let ids: Vec<u64> = client.paginate::<u64>("/ids", pagination).stream().try_collect().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn paginate<T>(&self, path: &str, pagination: Pagination) -> Paginator<T>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        Paginator::new(self.clone(), path, pagination)
     }
 
     /// Resolves `path` against the base URL.

@@ -129,6 +129,7 @@ pub mod auth;
 mod client;
 pub mod config;
 mod error;
+pub mod pagination;
 pub mod retry;
 mod transport;
 
@@ -139,5 +140,7 @@ pub use auth::{
 pub use client::{Client, ClientBuilder, DEFAULT_TOKEN_LIFETIME, RequestBuilder};
 pub use config::{ClientAuth, Config};
 pub use error::{ApiError, AuthErrorKind, Error, ErrorKind, Result, RetrySummary};
+pub use pagination::{Page, Pagination, Paginator};
 pub use reqwest::{Method, StatusCode, header};
 pub use secrecy::{ExposeSecret, SecretString};
+pub use url::Url;
