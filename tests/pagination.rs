@@ -969,3 +969,29 @@ async fn streams_are_send_and_static_so_they_can_be_spawned() {
     fn assert_send_static<S: Send + 'static>(_: &S) {}
     assert_send_static(&pages);
 }
+
+#[tokio::test]
+async fn a_server_that_caps_the_page_size_loses_nothing_when_it_tells_the_total() {
+    let (server, client) = common::setup().await;
+    // Asked for 10, the server sends at most 4, and says there are 9.
+    Mock::given(method("GET"))
+        .and(path("/capped"))
+        .respond_with(|request: &wiremock::Request| {
+            let skip: u64 = params(request)["skip"].parse().unwrap();
+            let items: Vec<u64> = (skip..9).take(4).collect();
+            ResponseTemplate::new(200)
+                .insert_header("x-total-count", "9")
+                .set_body_json(items)
+        })
+        .mount(&server)
+        .await;
+
+    let items: Vec<u64> = client
+        .paginate::<u64>("/capped", Pagination::offset("skip", "take").page_size(10))
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+
+    assert_eq!(items, (0..9).collect::<Vec<_>>());
+}

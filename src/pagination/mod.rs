@@ -282,9 +282,23 @@ pub struct PageResponse<'a> {
     headers: &'a HeaderMap,
     body: &'a Value,
     items: &'a [Value],
+    total: Option<u64>,
 }
 
 impl PageResponse<'_> {
+    /// The total item count, when the response tells it (see [`Pagination::total_at`]).
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// Whether this page ends the listing by its size alone: it is empty, or shorter than
+    /// `asked` while no total is known. With a known total, a short page is not the end:
+    /// servers cap page sizes (asked 200, got 100), and the total decides.
+    pub fn is_last_by_size(&self, asked: Option<u64>) -> bool {
+        let count = self.items.len() as u64;
+        count == 0 || (self.total.is_none() && asked.is_some_and(|size| count < size))
+    }
+
     /// The request this responds to.
     pub fn request(&self) -> &PageRequest {
         self.request

@@ -176,6 +176,7 @@ impl Walk {
             headers: &headers,
             body: &body,
             items,
+            total,
         })?;
 
         let available = (items.len() as u64).saturating_sub(at.skip);
