@@ -79,8 +79,10 @@ pub(crate) async fn execute(
         // A streaming body cannot be replayed: the first attempt is the only one.
         let template = request.try_clone();
         let replayable = template.is_some();
+        // Cooldown, quota and budget describe the API server, not other origins.
+        let shared = client.is_api_origin(&request.url).then_some(&client.inner.retry);
         let mut first = Some(request);
-        let result = retry::run(policy, Some(&client.inner.retry), &what, || {
+        let result = retry::run(policy, shared, &what, || {
             let request = first.take().or_else(|| template.as_ref().and_then(Request::try_clone));
             async move {
                 let request = request.ok_or_else(|| {
@@ -206,7 +208,9 @@ pub(crate) async fn check_status(
 ) -> Result<reqwest::Response> {
     let status = response.status();
     let now_utc = client.inner.clock.now_utc();
-    client.inner.retry.observe(response.headers(), now_utc);
+    if client.is_api_origin(response.url()) {
+        client.inner.retry.observe(response.headers(), now_utc);
+    }
     if status.is_success() {
         return Ok(response);
     }
