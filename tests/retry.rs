@@ -477,6 +477,22 @@ async fn token_endpoint_unreachable_is_retried() {
     assert_eq!(hits(&server, "/me").await, 0);
 }
 
+#[tokio::test(start_paused = true)]
+async fn token_endpoint_timeout_is_not_retried() {
+    let server = MockServer::start().await;
+    // The server got the refresh token and may have rotated it: presenting it again is unsafe.
+    Mock::given(path(common::TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_delay(SEC(5)))
+        .mount(&server)
+        .await;
+    let client = builder(&server).timeout(SEC(1)).build().unwrap();
+
+    let err = client.get("/me").send::<Value>().await.unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert!(err.retries().is_none(), "sent once: {err:?}");
+}
+
 // ===== Cooldown =====
 
 #[tokio::test(start_paused = true)]
