@@ -10,7 +10,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use url::Url;
 
 use crate::{
-    ClientAuth, ClientSecret, Config, Error, RefreshToken, Result,
+    ClientAuth, ClientSecret, Config, Error, Pagination, Paginator, RefreshToken, Result,
     auth::{
         AccessToken, Clock, SystemClock,
         cache::TokenCache,
@@ -125,6 +125,22 @@ impl Client {
             retry_policy: None,
             error: None,
         }
+    }
+
+    /// Lists a paginated endpoint as a stream of items or pages; see [`crate::pagination`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: authed::Client) -> authed::Result<()> {
+    /// use futures_util::TryStreamExt;
+    /// let pagination = authed::Pagination::cursor("cursor", "/next_cursor").items_at("/ids");
+    /// let ids: Vec<u64> = client.paginate::<u64>("/ids", pagination).stream().try_collect().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn paginate<T>(&self, path: &str, pagination: Pagination) -> Paginator<T>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        Paginator::new(self.clone(), path, pagination)
     }
 
     /// Resolves `path` against the base URL.
@@ -387,7 +403,7 @@ pub struct ClientBuilder {
     clock: Arc<dyn Clock>,
     default_lifetime: Duration,
     timeout: Option<Duration>,
-    connect_timeout: Duration,
+    connect_timeout: Option<Duration>,
     user_agent: String,
     default_headers: HeaderMap,
     retry_policy: Policy,
@@ -417,7 +433,7 @@ impl ClientBuilder {
             clock: Arc::new(SystemClock),
             default_lifetime: DEFAULT_TOKEN_LIFETIME,
             timeout: Some(Duration::from_secs(30)),
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: Some(Duration::from_secs(10)),
             user_agent: concat!("authed/", env!("CARGO_PKG_VERSION")).to_owned(),
             default_headers: HeaderMap::new(),
             retry_policy: Policy::default(),
@@ -497,9 +513,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Timeout for establishing a connection (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+    /// Timeout for establishing a connection (default 10 s); `None` for no timeout.
+    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.connect_timeout = timeout.into();
         self
     }
 
@@ -569,17 +585,19 @@ impl ClientBuilder {
         let user_agent = HeaderValue::try_from(self.user_agent)
             .map_err(|e| Error::config("invalid user agent").with_source(e))?;
 
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .user_agent(user_agent)
-            .connect_timeout(self.connect_timeout)
             .pool_idle_timeout(self.pool_idle_timeout)
             .redirect(transport::redirect_policy(token_url.clone()));
-        let http = match self.timeout {
-            Some(t) => http.timeout(t),
-            None => http,
+        if let Some(timeout) = self.timeout {
+            http = http.timeout(timeout);
         }
-        .build()
-        .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
+        if let Some(timeout) = self.connect_timeout {
+            http = http.connect_timeout(timeout);
+        }
+        let http = http
+            .build()
+            .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
 
         let grant = Arc::new(Grant {
             token_url,

@@ -121,7 +121,9 @@ impl Config {
 /// Reads a required variable: missing, empty or not UTF-8 is an error naming it.
 pub(crate) fn required_var(name: &str) -> Result<String> {
     optional_var(name)?.ok_or_else(|| {
-        Error::config(format!("environment variable {name} is not set (or is empty)"))
+        Error::config(format!(
+            "environment variable {name} is not set (or is empty)"
+        ))
     })
 }
 
@@ -161,7 +163,9 @@ pub(crate) fn parse_url(input: &str, what: &str) -> Result<Url> {
     }
     if !url.username().is_empty() || url.password().is_some() {
         // Credentials in a URL end up in logs and error messages.
-        return Err(Error::config(format!("{what} must not contain credentials")));
+        return Err(Error::config(format!(
+            "{what} must not contain credentials"
+        )));
     }
     Ok(url)
 }
@@ -202,7 +206,10 @@ mod tests {
             ("http://localhost.evil.com", "plain http://"),
             ("ftp://example.com", "must be an https:// URL"),
             ("not a url", "not a valid URL"),
-            ("https://user:pw@example.com", "must not contain credentials"),
+            (
+                "https://user:pw@example.com",
+                "must not contain credentials",
+            ),
         ] {
             let err = parse_url(bad, "base URL").unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::Config);

@@ -347,7 +347,7 @@ impl ApiError {
     pub const RAW_LIMIT: usize = 2048;
 
     /// Parses an error body; never fails (an unparseable body is kept only as `raw`).
-    /// `secrets` are scrubbed from the raw copy.
+    /// `secrets` are replaced by `[redacted]` before anything is kept.
     pub(crate) fn parse(body: &[u8], secrets: &[&str]) -> Self {
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -372,7 +372,9 @@ impl ApiError {
             message: Option<String>,
             error_description: Option<String>,
         }
-        let shape: Shape = serde_json::from_slice(body).unwrap_or_default();
+        // Scrub before parsing so that no parsed field can carry a secret either.
+        let raw = scrub(&String::from_utf8_lossy(body), secrets);
+        let shape: Shape = serde_json::from_str(&raw).unwrap_or_default();
         let text = |f: Option<Field>| match f {
             Some(Field::Text(s)) => (Some(s), None),
             Some(Field::Number(n)) => (Some(n.to_string()), None),
@@ -391,7 +393,7 @@ impl ApiError {
             instance: shape.instance,
             code: error_code.or(code),
             message: shape.message.or(shape.error_description).or(nested_message),
-            raw: scrub(&truncate(body, Self::RAW_LIMIT), secrets),
+            raw: truncate(raw.as_bytes(), Self::RAW_LIMIT),
         }
     }
 

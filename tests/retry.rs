@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
-    matchers::{method, path},
+    matchers::{method, path, query_param},
 };
 
 const SEC: fn(u64) -> Duration = Duration::from_secs;
@@ -304,6 +304,49 @@ async fn service_unavailable_with_a_non_json_body_is_retried_and_reported() {
     assert_eq!(err.retries().unwrap().attempts, 3);
     assert!(err.api_error().unwrap().raw.contains("Service Unavailable"));
     assert_eq!(hits(&server, "/v1/down").await, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_mid_stream_is_waited_out_and_the_stream_goes_on() {
+    use futures_util::TryStreamExt;
+    let (server, client) = setup_paused().await;
+    let page = |ids: &[u64]| {
+        let items: Vec<Value> = ids.iter().map(|id| json!({ "id": id })).collect();
+        ResponseTemplate::new(200).set_body_json(items)
+    };
+    Mock::given(path("/v1/items"))
+        .and(query_param("skip", "0"))
+        .respond_with(page(&[0, 1]))
+        .mount(&server)
+        .await;
+    Mock::given(path("/v1/items"))
+        .and(query_param("skip", "2"))
+        .respond_with(status_with_retry_after(429, "2"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/v1/items"))
+        .and(query_param("skip", "2"))
+        .respond_with(page(&[2]))
+        .mount(&server)
+        .await;
+
+    let started = Instant::now();
+    let pagination = authed::Pagination::offset("skip", "take").page_size(2);
+    let items: Vec<Value> = client
+        .paginate::<Value>("/v1/items", pagination)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        items,
+        [json!({ "id": 0 }), json!({ "id": 1 }), json!({ "id": 2 })]
+    );
+    assert_eq!(started.elapsed(), SEC(2));
+    assert_eq!(hits(&server, "/v1/items").await, 3);
 }
 
 // ===== Idempotency =====

@@ -13,8 +13,9 @@
 //!   and a caller that is cancelled cannot lose a rotated refresh token half-way.
 //! - **The window scales with the lifetime**: 10 % of it, at least 5 s and at most 5 min, never
 //!   more than half of it, plus up to 25 % jitter so that many clients do not refresh in step.
-//! - **An early refresh that fails** is logged and retried on a later request, at most every
-//!   [`RETRY_GAP`]; the still-valid token keeps being served. A terminal failure
+//! - **An early refresh that fails** is logged and retried on a later request, after
+//!   [`RETRY_GAP`] or half the remaining lifetime, whichever is shorter; the still-valid token
+//!   keeps being served meanwhile. A terminal failure
 //!   (`invalid_grant`) is remembered: the client stops presenting a dead refresh token.
 
 use std::{
@@ -36,7 +37,7 @@ use tracing::Instrument;
 use super::{AccessToken, Clock, store::RefreshTokenStore};
 use crate::{Error, RefreshToken, Result};
 
-/// Least time between two early refresh attempts after one failed.
+/// Longest pause between two early refresh attempts after one failed.
 pub(crate) const RETRY_GAP: Duration = Duration::from_secs(10);
 
 type RefreshFuture = Shared<BoxFuture<'static, Result<Arc<AccessToken>>>>;
@@ -67,8 +68,8 @@ struct CacheInner {
 struct State {
     token: Option<Arc<AccessToken>>,
     in_flight: Option<(u64, RefreshFuture)>,
-    /// When the last early refresh failed.
-    failed_at: Option<Instant>,
+    /// After a failed refresh: no early refresh before this time.
+    paused_until: Option<Instant>,
     /// A failure no retry can fix (`invalid_grant`): returned instead of refreshing again.
     terminal: Option<Error>,
 }
@@ -112,9 +113,8 @@ impl TokenCache {
                 Some(token) if now < token.expires_at => {
                     let token = token.clone();
                     if now >= token.refresh_at && state.terminal.is_none() {
-                        let recently_failed =
-                            state.failed_at.is_some_and(|at| now < at + RETRY_GAP);
-                        if state.in_flight.is_none() && !recently_failed {
+                        let paused = state.paused_until.is_some_and(|until| now < until);
+                        if state.in_flight.is_none() && !paused {
                             tracing::debug!(target: "authed::auth", "access token in its refresh window; refreshing in the background");
                             drop(self.shared.start_refresh(&mut state, "early"));
                         }
@@ -129,7 +129,11 @@ impl TokenCache {
             match &state.in_flight {
                 Some((_, fut)) => fut.clone(),
                 None => {
-                    let reason = if state.token.is_some() { "expired" } else { "first use" };
+                    let reason = if state.token.is_some() {
+                        "expired"
+                    } else {
+                        "first use"
+                    };
                     self.shared.start_refresh(&mut state, reason)
                 }
             }
@@ -141,14 +145,22 @@ impl TokenCache {
     /// (compare-and-invalidate: a late 401 for an old token must not discard a fresh one).
     pub(crate) fn invalidate(&self, token: &AccessToken) {
         let mut state = self.shared.lock_state();
-        if state.token.as_ref().is_some_and(|t| t.generation == token.generation) {
+        if state
+            .token
+            .as_ref()
+            .is_some_and(|t| t.generation == token.generation)
+        {
             tracing::debug!(target: "authed::auth", generation = token.generation, "access token rejected by the API; invalidated");
             state.token = None;
         }
     }
 
     pub(crate) fn store_error(&self) -> Option<Error> {
-        self.shared.store_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared
+            .store_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -162,12 +174,16 @@ impl CacheInner {
     fn start_refresh(self: &Arc<Self>, state: &mut State, reason: &'static str) -> RefreshFuture {
         let id = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let this = self.clone();
-        let span = tracing::info_span!(target: "authed::auth", "token_refresh", reason, generation = id);
+        let span =
+            tracing::info_span!(target: "authed::auth", "token_refresh", reason, generation = id);
         let task = tokio::spawn(async move { this.refresh(id).await }.instrument(span));
         let fut = async move {
             task.await.unwrap_or_else(|join| {
-                Err(Error::new(crate::ErrorKind::Auth(crate::AuthErrorKind::Rejected), "token refresh task failed")
-                    .with_source(join))
+                Err(Error::new(
+                    crate::ErrorKind::Auth(crate::AuthErrorKind::Rejected),
+                    "token refresh task failed",
+                )
+                .with_source(join))
             })
         }
         .boxed()
@@ -178,7 +194,11 @@ impl CacheInner {
 
     /// The body of the refresh task: fetch, persist a rotated refresh token, publish.
     async fn refresh(self: Arc<Self>, id: u64) -> Result<Arc<AccessToken>> {
-        let presented = self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let presented = self
+            .refresh_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let result = (self.fetch)(presented).await;
         let result = match result {
             Ok(response) => {
@@ -208,16 +228,24 @@ impl CacheInner {
             }
         };
         let mut state = self.lock_state();
-        if state.in_flight.as_ref().is_some_and(|(current, _)| *current == id) {
+        if state
+            .in_flight
+            .as_ref()
+            .is_some_and(|(current, _)| *current == id)
+        {
             state.in_flight = None;
         }
         match &result {
             Ok(token) => {
                 state.token = Some(token.clone());
-                state.failed_at = None;
+                state.paused_until = None;
             }
             Err(err) => {
-                state.failed_at = Some(self.clock.now());
+                let now = self.clock.now();
+                let left = state.token.as_ref().map_or(Duration::ZERO, |t| {
+                    t.expires_at.saturating_duration_since(now)
+                });
+                state.paused_until = Some(now + RETRY_GAP.min(left / 2));
                 if err.is_reauth_required() {
                     state.terminal = Some(err.clone());
                 }
@@ -229,7 +257,11 @@ impl CacheInner {
     /// Hands a rotated refresh token to the store, then makes it the one presented next.
     /// A store failure is reported but does not stop the client (the token lives in memory).
     async fn rotate(&self, rotated: &RefreshToken) {
-        let unchanged = self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()).is_same(rotated);
+        let unchanged = self
+            .refresh_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_same(rotated);
         if unchanged {
             return;
         }
@@ -248,20 +280,23 @@ pub(crate) fn refresh_margin(lifetime: Duration, jitter: f64) -> Duration {
     let base = lifetime
         .mul_f64(0.1)
         .clamp(Duration::from_secs(5), Duration::from_secs(300));
-    base.mul_f64(1.0 + 0.25 * jitter.clamp(0.0, 1.0)).min(lifetime / 2)
+    base.mul_f64(1.0 + 0.25 * jitter.clamp(0.0, 1.0))
+        .min(lifetime / 2)
 }
 
 impl AccessToken {
     /// The header value `Bearer <token>`, marked sensitive (never printed by `http`'s `Debug`).
     pub(crate) fn header_value(&self) -> Result<reqwest::header::HeaderValue> {
-        let mut value =
-            reqwest::header::HeaderValue::try_from(format!("Bearer {}", self.secret.expose_secret()))
-                .map_err(|_| {
-                    Error::auth(
-                        crate::AuthErrorKind::InvalidResponse,
-                        "the access token contains characters not allowed in an HTTP header",
-                    )
-                })?;
+        let mut value = reqwest::header::HeaderValue::try_from(format!(
+            "Bearer {}",
+            self.secret.expose_secret()
+        ))
+        .map_err(|_| {
+            Error::auth(
+                crate::AuthErrorKind::InvalidResponse,
+                "the access token contains characters not allowed in an HTTP header",
+            )
+        })?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -279,7 +314,10 @@ mod tests {
     fn margin_scales_with_lifetime() {
         let s = Duration::from_secs;
         assert_eq!(refresh_margin(s(3600), 0.0), s(300));
-        assert_eq!(refresh_margin(s(3600), 0.999), s(300).mul_f64(1.0 + 0.25 * 0.999));
+        assert_eq!(
+            refresh_margin(s(3600), 0.999),
+            s(300).mul_f64(1.0 + 0.25 * 0.999)
+        );
         assert_eq!(refresh_margin(s(600), 0.0), s(60));
         assert_eq!(refresh_margin(s(60), 0.0), s(6));
         assert_eq!(refresh_margin(s(20), 0.0), s(5));

@@ -32,13 +32,19 @@ mod tests {
     use super::*;
 
     fn jwt(payload: &str) -> String {
-        format!("eyJhbGciOiJub25lIn0.{}.sig", URL_SAFE_NO_PAD.encode(payload))
+        format!(
+            "eyJhbGciOiJub25lIn0.{}.sig",
+            URL_SAFE_NO_PAD.encode(payload)
+        )
     }
 
     #[test]
     fn reads_exp() {
         let exp = expiry(&jwt(r#"{"sub":"u","exp":1900000000}"#)).unwrap();
-        assert_eq!(exp, SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000));
+        assert_eq!(
+            exp,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000)
+        );
     }
 
     #[test]

@@ -121,14 +121,18 @@ impl Grant {
             // Some servers answer 200 with an RFC 6749 §5.2 error body.
             return Err(with_context(endpoint_error(status, &body, &secrets)));
         }
-        raw.into_token(self.default_lifetime, now).map_err(with_context)
+        raw.into_token(self.default_lifetime, now)
+            .map_err(with_context)
     }
 }
 
 /// Maps an RFC 6749 §5.2 error response (or any failed status) to an [`Error`].
 fn endpoint_error(status: StatusCode, body: &[u8], secrets: &[&str]) -> Error {
     let api = ApiError::parse(body, secrets);
-    let error = Error::new(ErrorKind::Auth(AuthErrorKind::Rejected), "token refresh failed");
+    let error = Error::new(
+        ErrorKind::Auth(AuthErrorKind::Rejected),
+        "token refresh failed",
+    );
     let error = match api.code.as_deref() {
         Some("invalid_grant") => Error::auth(
             AuthErrorKind::InvalidGrant,
@@ -138,9 +142,7 @@ fn endpoint_error(status: StatusCode, body: &[u8], secrets: &[&str]) -> Error {
             AuthErrorKind::InvalidClient,
             "the token endpoint rejected the client credentials (invalid_client)",
         ),
-        _ if status == StatusCode::TOO_MANY_REQUESTS => {
-            error.with_kind(ErrorKind::RateLimited)
-        }
+        _ if status == StatusCode::TOO_MANY_REQUESTS => error.with_kind(ErrorKind::RateLimited),
         _ => error,
     };
     error.with_api_error(api)
@@ -182,7 +184,10 @@ impl RawTokenResponse {
         Ok(TokenResponse {
             access_token: SecretString::from(access_token),
             lifetime,
-            refresh_token: self.refresh_token.filter(|t| !t.trim().is_empty()).map(RefreshToken::new),
+            refresh_token: self
+                .refresh_token
+                .filter(|t| !t.trim().is_empty())
+                .map(RefreshToken::new),
             scope: self.scope,
         })
     }
@@ -207,7 +212,9 @@ fn parse_expires_in(value: &serde_json::Value) -> std::result::Result<Duration, 
         Some(_) => Err(format!(
             "the token response's expires_in ({shown}) is not a positive number of seconds"
         )),
-        None => Err(format!("the token response's expires_in ({shown}) is not a number")),
+        None => Err(format!(
+            "the token response's expires_in ({shown}) is not a number"
+        )),
     }
 }
 
@@ -223,10 +230,26 @@ mod tests {
     #[test]
     fn expires_in_accepts_numbers_and_numeric_strings_only() {
         use serde_json::json;
-        assert_eq!(parse_expires_in(&json!(3600)).unwrap(), Duration::from_secs(3600));
-        assert_eq!(parse_expires_in(&json!("3599")).unwrap(), Duration::from_secs(3599));
-        assert_eq!(parse_expires_in(&json!(59.5)).unwrap(), Duration::from_secs_f64(59.5));
-        for bad in [json!(-5), json!(0), json!("soon"), json!(1e20), json!(null), json!([1])] {
+        assert_eq!(
+            parse_expires_in(&json!(3600)).unwrap(),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            parse_expires_in(&json!("3599")).unwrap(),
+            Duration::from_secs(3599)
+        );
+        assert_eq!(
+            parse_expires_in(&json!(59.5)).unwrap(),
+            Duration::from_secs_f64(59.5)
+        );
+        for bad in [
+            json!(-5),
+            json!(0),
+            json!("soon"),
+            json!(1e20),
+            json!(null),
+            json!([1]),
+        ] {
             assert!(parse_expires_in(&bad).is_err(), "{bad}");
         }
     }

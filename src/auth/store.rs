@@ -61,7 +61,10 @@ impl MemoryStore {
 
     /// The last token saved, if any.
     pub fn latest(&self) -> Option<RefreshToken> {
-        self.latest.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -99,8 +102,14 @@ impl FileStore {
     }
 
     fn write(path: &Path, token: &str) -> io::Result<()> {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let result = (|| {
             let mut options = std::fs::OpenOptions::new();
@@ -129,7 +138,10 @@ impl RefreshTokenStore for FileStore {
                 .await
                 .map_err(|e| Error::new(ErrorKind::Store, "file store task failed").with_source(e))?
                 .map_err(|e| {
-                    store_error(format!("could not write refresh token to {}", self.path.display()), e)
+                    store_error(
+                        format!("could not write refresh token to {}", self.path.display()),
+                        e,
+                    )
                 })
         })
     }
@@ -206,7 +218,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(store.path())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         // No temporary file left behind.
@@ -216,7 +231,10 @@ mod tests {
     #[tokio::test]
     async fn file_store_failure_is_a_store_error_without_the_secret() {
         let store = FileStore::new("/nonexistent-dir/for/sure/token");
-        let err = store.save(&RefreshToken::new("rt-secret-value")).await.unwrap_err();
+        let err = store
+            .save(&RefreshToken::new("rt-secret-value"))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Store);
         assert!(!format!("{err} {err:?}").contains("rt-secret-value"));
     }

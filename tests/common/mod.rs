@@ -46,3 +46,115 @@ pub async fn setup() -> (MockServer, authed::Client) {
     let client = builder(&server).build().expect("test client builds");
     (server, client)
 }
+
+/// A clock that only moves when told to: token expiry without waiting.
+#[derive(Clone, Debug)]
+pub struct TestClock {
+    offset: std::sync::Arc<std::sync::Mutex<std::time::Duration>>,
+    start: tokio::time::Instant,
+    start_utc: std::time::SystemTime,
+}
+
+impl TestClock {
+    pub fn new() -> Self {
+        Self {
+            offset: Default::default(),
+            start: tokio::time::Instant::now(),
+            start_utc: std::time::SystemTime::now(),
+        }
+    }
+
+    pub fn advance(&self, by: std::time::Duration) {
+        *self.offset.lock().unwrap() += by;
+    }
+
+    fn offset(&self) -> std::time::Duration {
+        *self.offset.lock().unwrap()
+    }
+}
+
+impl authed::Clock for TestClock {
+    fn now(&self) -> tokio::time::Instant {
+        self.start + self.offset()
+    }
+
+    fn now_utc(&self) -> std::time::SystemTime {
+        self.start_utc + self.offset()
+    }
+}
+
+/// A token endpoint that issues `at-1`, `at-2`, ... with the given lifetime, and records the
+/// refresh token presented each time. With `rotate`, it also issues `rt-1`, `rt-2`, ...
+#[derive(Clone, Default)]
+pub struct TokenIssuer {
+    pub expires_in: u64,
+    pub rotate: bool,
+    issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TokenIssuer {
+    pub fn new(expires_in: u64) -> Self {
+        Self {
+            expires_in,
+            ..Default::default()
+        }
+    }
+
+    pub fn rotating(mut self) -> Self {
+        self.rotate = true;
+        self
+    }
+
+    pub fn issued(&self) -> usize {
+        self.issued.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub async fn mount(&self, server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(self.clone())
+            .named("token endpoint")
+            .mount(server)
+            .await;
+    }
+}
+
+impl wiremock::Respond for TokenIssuer {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let n = self
+            .issued
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        let mut body = token_body(&format!("at-{n}"), self.expires_in);
+        if self.rotate {
+            body["refresh_token"] = json!(format!("rt-{n}"));
+        }
+        ResponseTemplate::new(200).set_body_json(body)
+    }
+}
+
+/// The form fields of a recorded token request.
+pub fn form(request: &wiremock::Request) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(&request.body)
+        .into_owned()
+        .collect()
+}
+
+/// The requests `server` received on `path_`, in order.
+pub async fn received(server: &MockServer, path_: &str) -> Vec<wiremock::Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == path_)
+        .collect()
+}
+
+/// The `Authorization` header of a recorded request.
+pub fn bearer(request: &wiremock::Request) -> Option<String> {
+    request
+        .headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap().to_owned())
+}

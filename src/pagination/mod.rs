@@ -1,0 +1,554 @@
+//! Paginated list endpoints as async streams.
+//!
+//! [`Client::paginate`] turns a list endpoint into a [`Paginator`], which becomes a
+//! [`Stream`] of items ([`Paginator::stream`]) or of whole pages ([`Paginator::pages`]).
+//! Five strategies cover the common APIs, and [`Strategy`] lets you write your own:
+//!
+//! | Strategy | Requests | Ends when |
+//! |---|---|---|
+//! | [`Pagination::offset`] | `?skip=0&take=100`, `?skip=100&take=100`, ... | a short or empty page |
+//! | [`Pagination::page_number`] | `?page=1&per_page=100`, `?page=2&per_page=100`, ... | a short or empty page |
+//! | [`Pagination::cursor`] | `?cursor=<value at a JSON pointer in the last body>` | no cursor |
+//! | [`Pagination::next_url`] | the URL at a JSON pointer in the last body | no URL |
+//! | [`Pagination::link_header`] | the `Link: <...>; rel="next"` URL of the last response | no such link |
+//!
+//! Every strategy also ends once a known total ([`Pagination::total_at`], an `X-Total-Count`
+//! header or [`Pagination::total_header`]) is reached, without requesting a page past it.
+//!
+//! ```no_run
+//! use futures_util::TryStreamExt;
+//! use authed::Pagination;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Item { id: u64 }
+//!
+//! # async fn run() -> authed::Result<()> {
+//! let client = authed::Client::from_env()?;
+//! let items: Vec<Item> = client
+//!     .paginate::<Item>("/items", Pagination::offset("skip", "take").page_size(100))
+//!     .query(&[("color", "blue")])
+//!     .limit(1_000)
+//!     .stream()
+//!     .try_collect()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Behaviour
+//!
+//! - **Lazy**: no request is sent before the stream is first polled, and none after it is
+//!   dropped or the [`limit`](Paginator::limit) is reached.
+//! - **Every page goes through the client's send path**: token refresh, the 401 replay and
+//!   rate-limit handling apply in the middle of a stream exactly as for single requests.
+//! - **Errors are yielded, never swallowed**, and end the stream. Each carries the [`Position`]
+//!   to resume from ([`Position::from_error`], [`Paginator::resume_from`]).
+//! - **Loop-safe**: a repeated cursor or next URL is an [`ErrorKind::Pagination`] error, and so
+//!   are more than [`MAX_EMPTY_PAGES`] consecutive empty pages that still point to a next page.
+//! - **Next URLs never leave the API origin**: a next URL (from a body or a `Link` header) on
+//!   another origin than the base URL is an [`ErrorKind::Pagination`] error, and no request is
+//!   sent to it, so the access token cannot follow it.
+//! - **Bounded memory**: at most `1 + prefetch` pages are held at once, whatever the total.
+//!   Loop detection keeps one 8-byte hash per page visited.
+//!
+//! See `docs/pagination.md` for which real APIs use which strategy, checkpoints and caveats.
+
+mod cursor;
+mod link;
+mod offset;
+mod page;
+mod walk;
+
+use std::{fmt, marker::PhantomData, sync::Arc};
+
+use futures_util::{Stream, StreamExt};
+use reqwest::header::HeaderMap;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use url::Url;
+
+pub use cursor::{Cursor, NextUrl};
+pub use link::LinkHeader;
+pub use offset::Offset;
+pub use page::PageNumber;
+
+use crate::{Client, Error, ErrorKind, Result};
+
+/// How many consecutive empty pages that still point to a next page are followed before the
+/// stream fails with [`ErrorKind::Pagination`]. Some cursor APIs return a few empty pages while
+/// they scan (filtered searches); a server that never stops doing so would otherwise be an
+/// endless loop of requests.
+pub const MAX_EMPTY_PAGES: u32 = 10;
+
+// ===== Pagination =====
+
+/// How a list endpoint pages: a [`Strategy`] plus where the items and the total are.
+///
+/// ```
+/// use authed::{Pagination, pagination::PageNumber};
+///
+/// // `GET /items?skip=200&take=100` answering `[...]`
+/// let offset = Pagination::offset("skip", "take").page_size(100);
+/// // `GET /posts?page=0&per_page=50` answering `{"data": [...], "total": 1234}`
+/// let pages = Pagination::new(PageNumber::new("page", "per_page").first_page(0))
+///     .page_size(50)
+///     .items_at("/data")
+///     .total_at("/total");
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Pagination {
+    strategy: Arc<dyn Strategy>,
+    page_size: Option<u64>,
+    items_at: Option<String>,
+    total_at: Option<String>,
+    total_header: String,
+}
+
+impl Pagination {
+    /// Pages with any [`Strategy`], such as your own.
+    pub fn new(strategy: impl Strategy) -> Self {
+        Self {
+            strategy: Arc::new(strategy),
+            page_size: None,
+            items_at: None,
+            total_at: None,
+            total_header: "x-total-count".to_owned(),
+        }
+    }
+
+    /// `?{skip}=0&{take}=n`, then `?{skip}=n&{take}=n`, ... (see [`Offset`]).
+    pub fn offset(skip: impl Into<String>, take: impl Into<String>) -> Self {
+        Self::new(Offset::new(skip, take))
+    }
+
+    /// `?{page}=1&{per_page}=n`, then `?{page}=2&{per_page}=n`, ... (see [`PageNumber`]; for a
+    /// first page other than 1 use `Pagination::new(PageNumber::new(..).first_page(0))`).
+    pub fn page_number(page: impl Into<String>, per_page: impl Into<String>) -> Self {
+        Self::new(PageNumber::new(page, per_page))
+    }
+
+    /// `?{param}=<cursor>`, the cursor being the string (or number) at the JSON `pointer` of the
+    /// previous body, such as `"/response_metadata/next_cursor"` (see [`Cursor`]).
+    pub fn cursor(param: impl Into<String>, pointer: impl Into<String>) -> Self {
+        Self::new(Cursor::new(param, pointer))
+    }
+
+    /// Follows the URL at the JSON `pointer` of each body, such as `"/next"` (see [`NextUrl`]).
+    pub fn next_url(pointer: impl Into<String>) -> Self {
+        Self::new(NextUrl::new(pointer))
+    }
+
+    /// Follows the RFC 8288 `Link: <...>; rel="next"` header (see [`LinkHeader`]).
+    pub fn link_header() -> Self {
+        Self::new(LinkHeader::new())
+    }
+
+    /// How many items to ask for per page. **Keep it at or below the API's maximum**: a page
+    /// capped by the server looks short, and a short page ends offset and page-number listings.
+    pub fn page_size(mut self, size: u64) -> Self {
+        self.page_size = Some(size);
+        self
+    }
+
+    /// Where the items are in an envelope body, as a JSON pointer (`"/results"`, `"/data/items"`).
+    /// By default the body itself must be the array. A `null` there is an empty page.
+    pub fn items_at(mut self, pointer: impl Into<String>) -> Self {
+        self.items_at = Some(pointer.into());
+        self
+    }
+
+    /// Where the total item count is in the body, as a JSON pointer (`"/count"`), as a number
+    /// or a numeric string. Without it (or when the body has none there), the
+    /// [total header](Pagination::total_header) is used when present. The stream ends once it
+    /// has gone through that many items, **without requesting a page past the end** (some APIs
+    /// answer an error there).
+    pub fn total_at(mut self, pointer: impl Into<String>) -> Self {
+        self.total_at = Some(pointer.into());
+        self
+    }
+
+    /// The response header holding the total item count (default `X-Total-Count`;
+    /// WordPress: `X-WP-Total`).
+    pub fn total_header(mut self, name: impl Into<String>) -> Self {
+        self.total_header = name.into();
+        self
+    }
+}
+
+// ===== Strategy =====
+
+/// A pagination scheme: how to request a page, and where the next one starts.
+///
+/// Implement it for an API none of the built-in strategies fits, and use it with
+/// [`Pagination::new`]. The trait is object-safe. Loop detection, empty-page limits, the total,
+/// the limit, the origin check and resuming are handled for you.
+///
+/// For example Stripe-style lists, which answer `{"data": [...], "has_more": true}` and take
+/// the id of the last item as `starting_after`:
+///
+/// ```
+/// use authed::pagination::{Marker, PageRequest, PageResponse, Strategy};
+/// use url::Url;
+///
+/// #[derive(Debug)]
+/// struct StartingAfter;
+///
+/// impl Strategy for StartingAfter {
+///     fn prepare(&self, request: &PageRequest, url: &mut Url) -> authed::Result<()> {
+///         if let Some(size) = request.size() {
+///             url.query_pairs_mut().append_pair("limit", &size.to_string());
+///         }
+///         if let Marker::Cursor(id) = request.marker() {
+///             url.query_pairs_mut().append_pair("starting_after", id);
+///         }
+///         Ok(())
+///     }
+///
+///     fn next(&self, response: &PageResponse<'_>) -> authed::Result<Option<Marker>> {
+///         let has_more = response.body()["has_more"].as_bool().unwrap_or(false);
+///         let last_id = response.items().last().and_then(|item| item["id"].as_str());
+///         Ok(last_id.filter(|_| has_more).map(|id| Marker::Cursor(id.to_owned())))
+///     }
+/// }
+///
+/// let pagination = authed::Pagination::new(StartingAfter).items_at("/data").page_size(100);
+/// ```
+pub trait Strategy: fmt::Debug + Send + Sync + 'static {
+    /// Turns `url` (the listing's path with the caller's query parameters) into the request
+    /// for the page at `request.marker()`, by adding query parameters or replacing it.
+    fn prepare(&self, request: &PageRequest, url: &mut Url) -> Result<()>;
+
+    /// Where the page after `response` starts, or `None` when it was the last one.
+    fn next(&self, response: &PageResponse<'_>) -> Result<Option<Marker>>;
+}
+
+/// Where a page starts, as far as a [`Strategy`] is concerned.
+///
+/// A custom strategy keeps its state in whichever variant fits (any text fits in `Cursor`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Marker {
+    /// The first page: the listing's path and query, as given.
+    Start,
+    /// An item offset.
+    Offset(u64),
+    /// A page number.
+    Page(u64),
+    /// An opaque cursor.
+    Cursor(String),
+    /// An absolute URL.
+    Url(String),
+}
+
+/// A request for one page, as given to [`Strategy::prepare`].
+#[derive(Clone, Debug)]
+pub struct PageRequest {
+    marker: Marker,
+    page_size: Option<u64>,
+    wanted: Option<u64>,
+}
+
+impl PageRequest {
+    /// Where the page starts.
+    pub fn marker(&self) -> &Marker {
+        &self.marker
+    }
+
+    /// The configured [`Pagination::page_size`].
+    pub fn page_size(&self) -> Option<u64> {
+        self.page_size
+    }
+
+    /// How many items of this page the stream still needs, when a limit is set.
+    pub fn wanted(&self) -> Option<u64> {
+        self.wanted
+    }
+
+    /// How many items to ask for when the API lets pages differ in size: the page size,
+    /// lowered to what the limit still needs. `None` without a page size: a guessed size could
+    /// exceed the server's maximum, and a capped page would look like the last.
+    pub fn size(&self) -> Option<u64> {
+        self.page_size
+            .map(|size| self.wanted.map_or(size, |wanted| size.min(wanted)))
+    }
+}
+
+/// A successful page response, as given to [`Strategy::next`].
+#[derive(Debug)]
+pub struct PageResponse<'a> {
+    request: &'a PageRequest,
+    url: &'a Url,
+    headers: &'a HeaderMap,
+    body: &'a Value,
+    items: &'a [Value],
+}
+
+impl PageResponse<'_> {
+    /// The request this responds to.
+    pub fn request(&self) -> &PageRequest {
+        self.request
+    }
+
+    /// The URL the page came from (after redirects).
+    pub fn url(&self) -> &Url {
+        self.url
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers
+    }
+
+    /// The whole JSON body.
+    pub fn body(&self) -> &Value {
+        self.body
+    }
+
+    /// The items of the page, as JSON.
+    pub fn items(&self) -> &[Value] {
+        self.items
+    }
+
+    /// Resolves a (possibly relative) URL reference against the page's URL.
+    pub fn resolve(&self, reference: &str) -> Result<Url> {
+        self.url.join(reference).map_err(|e| {
+            Error::new(
+                ErrorKind::Pagination,
+                format!("the next URL {reference:?} is not a valid URL"),
+            )
+            .with_source(e)
+        })
+    }
+}
+
+// ===== Position =====
+
+/// A checkpoint in a listing: where to resume with [`Paginator::resume_from`].
+///
+/// Serializable, so a long export can save it (with [`Page::next`]) and restart after a crash.
+/// Errors from a stream carry the position of the page that failed ([`Position::from_error`]).
+///
+/// ```
+/// use authed::pagination::{Marker, Position};
+///
+/// let position = Position::new(Marker::Cursor("c2".into()));
+/// let saved = serde_json::to_string(&position).unwrap();
+/// assert_eq!(saved, r#"{"marker":{"cursor":"c2"},"skip":0,"index":0}"#);
+/// assert_eq!(serde_json::from_str::<Position>(&saved).unwrap(), position);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Position {
+    marker: Marker,
+    /// Items of the page at `marker` already gone through (a page cut short by a limit).
+    skip: u64,
+    /// Items of the listing before this position, compared with the total.
+    index: u64,
+}
+
+impl Position {
+    /// The first item of the page at `marker`, counted as the start of the listing.
+    pub fn new(marker: Marker) -> Self {
+        Self {
+            marker,
+            skip: 0,
+            index: 0,
+        }
+    }
+
+    /// The position carried by an error from a paginated stream.
+    pub fn from_error(error: &Error) -> Option<Self> {
+        serde_json::from_value(error.position()?.clone()).ok()
+    }
+
+    /// Where the page starts.
+    pub fn marker(&self) -> &Marker {
+        &self.marker
+    }
+
+    /// How many items of the listing come before this position.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    fn to_value(&self) -> Value {
+        // Cannot fail: strings and integers only.
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+// ===== Page =====
+
+/// One page of a listing, from [`Paginator::pages`].
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    items: Vec<T>,
+    position: Position,
+    next: Option<Position>,
+    total: Option<u64>,
+}
+
+impl<T> Page<T> {
+    /// The items (without those before a resumed position or past the limit).
+    pub fn items(&self) -> &[T] {
+        &self.items
+    }
+
+    /// The items, owned.
+    pub fn into_items(self) -> Vec<T> {
+        self.items
+    }
+
+    /// Where this page started.
+    pub fn position(&self) -> &Position {
+        &self.position
+    }
+
+    /// Where the rest of the listing starts: a checkpoint to save once this page is processed.
+    /// `None` at the end of the data. After a page cut short by a limit, the position is inside
+    /// this page, so that resuming yields exactly the items not yet seen.
+    pub fn next(&self) -> Option<&Position> {
+        self.next.as_ref()
+    }
+
+    /// The total item count the server announced, if any.
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+}
+
+impl<T> IntoIterator for Page<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+// ===== Paginator =====
+
+/// A paginated listing, ready to become a stream: built by [`Client::paginate`].
+///
+/// It owns a [`Client`] clone, so it and its streams are `Send + 'static`: spawn them, store
+/// them in structs.
+#[must_use = "a paginator does nothing until it is turned into a stream and polled"]
+pub struct Paginator<T> {
+    client: Client,
+    path: String,
+    query: Result<String>,
+    pagination: Pagination,
+    limit: Option<u64>,
+    prefetch: usize,
+    start: Position,
+    item: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Paginator<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Paginator")
+            .field("path", &self.path)
+            .field("pagination", &self.pagination)
+            .field("limit", &self.limit)
+            .field("prefetch", &self.prefetch)
+            .field("start", &self.start)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Paginator<T> {
+    pub(crate) fn new(client: Client, path: &str, pagination: Pagination) -> Self {
+        Self {
+            client,
+            path: path.to_owned(),
+            query: Ok(String::new()),
+            pagination,
+            limit: None,
+            prefetch: 0,
+            start: Position::new(Marker::Start),
+            item: PhantomData,
+        }
+    }
+
+    /// Adds query parameters (filters, sorting) to every page request, serialized like
+    /// [`RequestBuilder::query`](crate::RequestBuilder::query). Pages reached through a next
+    /// URL use that URL as the server wrote it.
+    pub fn query<Q: Serialize + ?Sized>(mut self, query: &Q) -> Self {
+        let encoded = serde_urlencoded::to_string(query)
+            .map_err(|e| Error::config("invalid query parameters").with_source(e));
+        self.query = match (self.query, encoded) {
+            (Ok(old), Ok(new)) if old.is_empty() => Ok(new),
+            (Ok(old), Ok(new)) if new.is_empty() => Ok(old),
+            (Ok(old), Ok(new)) => Ok(format!("{old}&{new}")),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        self
+    }
+
+    /// Stops after `n` items. Offset and cursor strategies with a page size ask for no more than
+    /// the items still needed; page-number strategies keep their page size (a different size
+    /// would move the page boundaries) and drop the extra items.
+    pub fn limit(mut self, n: u64) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Fetches up to `pages` pages ahead in a background task while the consumer works
+    /// (default 0: fetch on demand). Memory stays bounded by `1 + pages` pages. Dropping the
+    /// stream aborts the fetch in flight; **no request starts after the stream is dropped**.
+    pub fn prefetch(mut self, pages: usize) -> Self {
+        self.prefetch = pages;
+        self
+    }
+
+    /// Starts from a checkpoint ([`Page::next`] or [`Position::from_error`]) instead of the
+    /// first page. The caller's query parameters and strategy must be the same as when the
+    /// checkpoint was taken.
+    pub fn resume_from(mut self, position: Position) -> Self {
+        self.start = position;
+        self
+    }
+
+    /// The items, one by one.
+    pub fn stream(self) -> impl Stream<Item = Result<T>> + Send + 'static {
+        let pages = self.pages();
+        async_stream::stream! {
+            for await page in pages {
+                match page {
+                    Ok(page) => {
+                        for item in page {
+                            yield Ok(item);
+                        }
+                    }
+                    Err(err) => {
+                        yield Err(err);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The pages, with their checkpoints ([`Page::next`]) and total.
+    pub fn pages(self) -> impl Stream<Item = Result<Page<T>>> + Send + 'static {
+        let depth = self.prefetch;
+        let pages = walk::pages(self);
+        if depth == 0 {
+            return pages.left_stream();
+        }
+        walk::prefetched(pages, depth).right_stream()
+    }
+}
+
+/// Sets the query parameter `name` to `value`, replacing any value it had.
+pub(crate) fn set_query_param(url: &mut Url, name: &str, value: &str) {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(key, _)| key != name)
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair(name, value);
+}

@@ -1,0 +1,266 @@
+//! Secrets stay secret: not in `Debug`, `Display`, errors or logs; the token goes only to the
+//! API's origin; client credentials are encoded as RFC 6749 says.
+
+mod common;
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use authed::{ClientAuth, ExposeSecret};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use common::{ACCESS_TOKEN, REFRESH_TOKEN, builder, received};
+use serde_json::{Value, json};
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{any, header, method, path},
+};
+
+const CLIENT_SECRET: &str = "cs-client-secret-0123456789";
+const ROTATED: &str = "rt-rotated-0123456789";
+
+/// Collects everything a `tracing` subscriber at TRACE level writes, for every target.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The process-wide capture. A global subscriber (not a scoped one) is used because the
+    /// tests of this file run on several threads, and `log` records (from reqwest) are
+    /// captured too. Every test here installs it, so everything any of them logs is checked.
+    fn install() -> Self {
+        static CAPTURED: OnceLock<Captured> = OnceLock::new();
+        CAPTURED
+            .get_or_init(|| {
+                let logs = Captured::default();
+                let writer = logs.clone();
+                tracing_subscriber::fmt()
+                    .with_max_level(tracing::Level::TRACE)
+                    .with_writer(move || writer.clone())
+                    .with_ansi(false)
+                    .init();
+                logs
+            })
+            .clone()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    for secret in [REFRESH_TOKEN, ACCESS_TOKEN, CLIENT_SECRET, ROTATED] {
+        assert!(!text.contains(secret), "{what} contains a secret:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_debug_display_errors_or_logs() {
+    let logs = Captured::install();
+
+    let server = MockServer::start().await;
+    // The token endpoint rotates the refresh token once, then echoes the secrets back in an
+    // error body (servers do that); the API echoes the access token in a 403 body.
+    Mock::given(method("POST"))
+        .and(path(common::TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600,
+            "refresh_token": ROTATED,
+        })))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(common::TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "error": "invalid_grant",
+            "error_description": format!("token {ROTATED} revoked; client secret {CLIENT_SECRET}"),
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 1})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/forbidden"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(
+            json!({"error": "forbidden", "message": format!("token {ACCESS_TOKEN} lacks scope")}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/stale"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&server)
+        .await;
+    let client_builder = builder(&server).client_secret(CLIENT_SECRET);
+    let mut seen = vec![format!("{client_builder:?}")];
+    let client = client_builder.build().unwrap();
+
+    client.get("/me").send::<Value>().await.unwrap();
+    let token = client.access_token().await.unwrap();
+    let forbidden = client.get("/forbidden").send::<Value>().await.unwrap_err();
+    // A 401 invalidates the token; the refresh then fails with the echoing invalid_grant.
+    let reauth = client.get("/stale").send::<Value>().await.unwrap_err();
+    assert!(reauth.is_reauth_required());
+
+    for err in [&forbidden, &reauth] {
+        seen.push(format!("{err} {err:?} {:?}", err.api_error()));
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            seen.push(format!("{s} {s:?}"));
+            source = s.source();
+        }
+    }
+    seen.push(format!("{client:?} {token:?}"));
+    seen.push(format!("{:?}", authed::RefreshToken::new(REFRESH_TOKEN)));
+    seen.push(format!("{:?}", authed::ClientSecret::new(CLIENT_SECRET)));
+    assert!(forbidden.api_error().unwrap().raw.contains("[redacted]"));
+    assert_no_secret("Debug/Display output", &seen.join("\n"));
+
+    let logs = logs.text();
+    assert!(
+        logs.contains("access token refreshed"),
+        "the capture works:\n{logs}"
+    );
+    assert!(logs.contains("token refresh failed"), "{logs}");
+    assert_no_secret("tracing output", &logs);
+}
+
+#[tokio::test]
+async fn client_secret_basic_form_urlencodes_id_and_secret_before_base64() {
+    Captured::install();
+    let server = MockServer::start().await;
+    let expected = format!(
+        "Basic {}",
+        STANDARD.encode("my+client%3A1:a%2Bb%3Ac%2Fd%25e+f")
+    );
+    Mock::given(method("POST"))
+        .and(path(common::TOKEN_PATH))
+        .and(header("authorization", expected.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(common::token_body("at", 60)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = builder(&server)
+        .client_id("my client:1")
+        .client_secret("a+b:c/d%e f")
+        .build()
+        .unwrap();
+
+    client.access_token().await.unwrap();
+    let form = common::form(&received(&server, common::TOKEN_PATH).await[0]);
+    assert!(!form.contains_key("client_secret") && !form.contains_key("client_id"));
+}
+
+#[tokio::test]
+async fn client_secret_post_sends_the_credentials_in_the_body() {
+    Captured::install();
+    let (server, _) = common::setup().await;
+    let client = builder(&server)
+        .client_secret("a+b:c/d%e f")
+        .client_auth(ClientAuth::Post)
+        .build()
+        .unwrap();
+
+    client.access_token().await.unwrap();
+    let request = &received(&server, common::TOKEN_PATH).await[0];
+    let form = common::form(request);
+    assert_eq!(form["client_id"], "test-client");
+    assert_eq!(form["client_secret"], "a+b:c/d%e f");
+    assert!(request.headers.get("authorization").is_none());
+}
+
+#[tokio::test]
+async fn cross_origin_redirects_and_absolute_urls_do_not_carry_the_token() {
+    Captured::install();
+    let (api, client) = common::setup().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&elsewhere)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/leave"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/landing", elsewhere.uri())),
+        )
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/hop"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "/me"))
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&api)
+        .await;
+
+    client.get("/leave").send::<Value>().await.unwrap();
+    client
+        .get(&format!("{}/direct", elsewhere.uri()))
+        .send::<Value>()
+        .await
+        .unwrap();
+    client.get("/hop").send::<Value>().await.unwrap();
+
+    let foreign = elsewhere.received_requests().await.unwrap();
+    assert_eq!(foreign.len(), 2);
+    assert!(
+        foreign
+            .iter()
+            .all(|r| r.headers.get("authorization").is_none())
+    );
+    let same_origin = &received(&api, "/me").await[0];
+    assert_eq!(
+        common::bearer(same_origin).unwrap(),
+        format!("Bearer {ACCESS_TOKEN}")
+    );
+}
+
+#[tokio::test]
+async fn token_requests_never_follow_redirects() {
+    Captured::install();
+    let server = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(common::TOKEN_PATH))
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", format!("{}/steal", elsewhere.uri())),
+        )
+        .mount(&server)
+        .await;
+    let client = builder(&server).build().unwrap();
+
+    let err = client.access_token().await.unwrap_err();
+
+    assert_eq!(err.status(), Some(authed::StatusCode::TEMPORARY_REDIRECT));
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "the refresh token stayed home"
+    );
+}
+
+#[test]
+fn secrets_are_exposed_only_on_purpose() {
+    let token = authed::RefreshToken::new("rt-visible-only-here");
+    assert_eq!(format!("{token:?}"), "RefreshToken([redacted])");
+    assert_eq!(token.expose_secret(), "rt-visible-only-here");
+}
