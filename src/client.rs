@@ -18,6 +18,7 @@ use crate::{
         store::{MemoryStore, RefreshTokenStore},
     },
     config::parse_url,
+    retry::{self, Policy, RateLimit},
     transport,
 };
 
@@ -49,6 +50,9 @@ pub(crate) struct Inner {
     pub(crate) tokens: TokenCache,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) default_headers: HeaderMap,
+    pub(crate) retry_policy: Policy,
+    /// Cooldown, last rate-limit values and retry budget, shared by every request.
+    pub(crate) retry: retry::ClientState,
 }
 
 impl std::fmt::Debug for Client {
@@ -118,6 +122,7 @@ impl Client {
             headers: HeaderMap::new(),
             body: None,
             timeout: None,
+            retry_policy: None,
             error: None,
         }
     }
@@ -170,6 +175,12 @@ impl Client {
     pub fn store_error(&self) -> Option<Error> {
         self.inner.tokens.store_error()
     }
+
+    /// The rate-limit values the API last reported (`RateLimit`, `X-RateLimit-*` headers), e.g.
+    /// to show the quota left; `None` before any response carried them.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.inner.retry.rate_limit()
+    }
 }
 
 // ===== impl RequestBuilder =====
@@ -187,6 +198,7 @@ pub struct RequestBuilder {
     headers: HeaderMap,
     body: Option<transport::Body>,
     timeout: Option<Duration>,
+    retry_policy: Option<Policy>,
     error: Option<Error>,
 }
 
@@ -272,7 +284,8 @@ impl RequestBuilder {
     }
 
     /// Sends a streaming body. **A stream cannot be replayed**: such a request is sent once,
-    /// and a 401, 429 or 503 answer is returned as an error instead of being retried.
+    /// and a 401, 429 or 503 answer is returned as an error instead of being retried (a
+    /// client-wide cooldown is still waited out before sending).
     pub fn body_stream(mut self, body: reqwest::Body) -> Self {
         self.body = Some(transport::Body::Stream(body));
         self
@@ -283,6 +296,32 @@ impl RequestBuilder {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// The retry policy of this request, instead of the client's.
+    pub fn retry_policy(mut self, policy: Policy) -> Self {
+        self.retry_policy = Some(policy);
+        self
+    }
+
+    /// Sets the `Idempotency-Key` header, which the server uses to recognise a repeated
+    /// request. **It makes a `POST` or `PATCH` retryable on `502`, `504`, connection errors and
+    /// timeouts**, and the same key is sent on every attempt. Use one key per logical operation,
+    /// e.g. from [`retry::new_idempotency_key`](crate::retry::new_idempotency_key); only do so
+    /// if the API honours the header.
+    ///
+    /// ```no_run
+    /// # async fn run(client: authed::Client) -> authed::Result<()> {
+    /// let order: serde_json::Value = client
+    ///     .post("/v1/orders")
+    ///     .json(&serde_json::json!({ "sku": "W-7" }))
+    ///     .idempotency_key(authed::retry::new_idempotency_key())
+    ///     .send()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn idempotency_key(self, key: impl AsRef<str>) -> Self {
+        self.header(retry::IDEMPOTENCY_KEY, key.as_ref())
     }
 
     /// Sends the request and decodes a JSON response body into `T`.
@@ -316,7 +355,7 @@ impl RequestBuilder {
             body: self.body,
             timeout: self.timeout,
         };
-        transport::execute(&self.client, request).await
+        transport::execute(&self.client, request, self.retry_policy.as_ref()).await
     }
 }
 
@@ -367,6 +406,10 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     user_agent: String,
     default_headers: HeaderMap,
+    retry_policy: Policy,
+    retry_budget: retry::Budget,
+    wait_for_quota_reset: bool,
+    pool_idle_timeout: Option<Duration>,
 }
 
 impl Default for ClientBuilder {
@@ -393,6 +436,10 @@ impl ClientBuilder {
             connect_timeout: Some(Duration::from_secs(10)),
             user_agent: concat!("authed/", env!("CARGO_PKG_VERSION")).to_owned(),
             default_headers: HeaderMap::new(),
+            retry_policy: Policy::default(),
+            retry_budget: retry::Budget::default(),
+            wait_for_quota_reset: true,
+            pool_idle_timeout: Some(Duration::from_secs(90)),
         }
     }
 
@@ -484,6 +531,34 @@ impl ClientBuilder {
         self
     }
 
+    /// How requests and token refreshes are retried (default [`Policy::default`]); see
+    /// [`crate::retry`].
+    pub fn retry_policy(mut self, policy: Policy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// The client-wide retry budget (default [`retry::Budget::default`]: 10 + 20 % of requests).
+    pub fn retry_budget(mut self, budget: retry::Budget) -> Self {
+        self.retry_budget = budget;
+        self
+    }
+
+    /// Whether requests wait for the rate-limit window to reset once the API reported
+    /// `remaining` 0 (default `true`; the wait is capped like a `Retry-After`, see
+    /// [`Policy::max_retry_after`]). With `false` they are sent anyway.
+    pub fn wait_for_quota_reset(mut self, wait: bool) -> Self {
+        self.wait_for_quota_reset = wait;
+        self
+    }
+
+    /// How long an idle pooled connection is kept (default 90 s); `None` keeps it until the
+    /// server closes it.
+    pub fn pool_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.pool_idle_timeout = timeout.into();
+        self
+    }
+
     /// Checks the configuration and builds the client.
     ///
     /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) on a missing or invalid URL,
@@ -512,6 +587,7 @@ impl ClientBuilder {
 
         let mut http = reqwest::Client::builder()
             .user_agent(user_agent)
+            .pool_idle_timeout(self.pool_idle_timeout)
             .redirect(transport::redirect_policy(token_url.clone()));
         if let Some(timeout) = self.timeout {
             http = http.timeout(timeout);
@@ -531,7 +607,12 @@ impl ClientBuilder {
             scope: self.scope,
             default_lifetime: self.default_lifetime,
         });
-        let fetch = transport::token_fetcher(http.clone(), grant, self.clock.clone());
+        let fetch = transport::token_fetcher(
+            http.clone(),
+            grant,
+            self.clock.clone(),
+            self.retry_policy.clone(),
+        );
         let tokens = TokenCache::new(refresh_token, store, fetch, self.clock.clone());
         Ok(Client {
             inner: Arc::new(Inner {
@@ -540,6 +621,8 @@ impl ClientBuilder {
                 tokens,
                 clock: self.clock,
                 default_headers: self.default_headers,
+                retry_policy: self.retry_policy,
+                retry: retry::ClientState::new(self.retry_budget, self.wait_for_quota_reset),
             }),
         })
     }

@@ -54,7 +54,8 @@ pub enum ErrorKind {
     /// [`Error::api_error`] holds the parsed problem body.
     Api,
     /// The API (or the token endpoint) kept answering `429 Too Many Requests`, or asked for a
-    /// wait longer than the retry policy allows. [`Error::retry_after`] tells how long it asked for.
+    /// wait longer than the retry policy allows (by `Retry-After`, a client-wide cooldown or
+    /// an exhausted rate-limit quota). [`Error::retry_after`] tells how long it asked for.
     RateLimited,
     /// The request could not be sent or the response could not be read (DNS, connect, TLS, reset).
     Transport,
@@ -178,6 +179,14 @@ impl Error {
         self
     }
 
+    /// Whether the connection could not be established (so the request never reached a server).
+    pub(crate) fn is_connect(&self) -> bool {
+        let source = self.inner.source.as_deref();
+        source
+            .and_then(|s| s.downcast_ref::<reqwest::Error>())
+            .is_some_and(reqwest::Error::is_connect)
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
@@ -280,7 +289,12 @@ impl fmt::Display for Error {
             write!(f, ": {summary}")?;
         }
         if let Some(r) = &self.inner.retries {
-            write!(f, " after {} attempts in {:.1?}", r.attempts, r.elapsed)?;
+            let plural = if r.attempts == 1 { "" } else { "s" };
+            write!(
+                f,
+                " after {} attempt{plural} in {:.1?}",
+                r.attempts, r.elapsed
+            )?;
         }
         if let Some(wait) = self.inner.retry_after {
             write!(f, "; server asked to retry after {wait:?}")?;

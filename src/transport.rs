@@ -1,5 +1,6 @@
 //! The one send path every request takes:
-//! token → `Authorization` header (API origin only) → send → 401 replay → classify.
+//! cooldown → token → `Authorization` header (API origin only) → send → 401 replay → classify
+//! → retry ([`crate::retry`]).
 
 use std::{sync::Arc, time::Instant as StdInstant};
 
@@ -17,6 +18,7 @@ use crate::{
     Client, Error, ErrorKind, RefreshToken, Result,
     auth::{AccessToken, Clock, cache::Fetch, refresh::Grant},
     error::{ApiError, request_id},
+    retry::{self, Failure, Policy},
 };
 
 /// Everything needed to send (and re-send) one request.
@@ -54,9 +56,14 @@ impl Request {
     }
 }
 
-/// Sends `request` through the client: authenticated, replayed once after a 401, and turned
-/// into an [`Error`] unless the status is a success.
-pub(crate) async fn execute(client: &Client, request: Request) -> Result<reqwest::Response> {
+/// Sends `request` through the client: authenticated, replayed once after a 401, retried as
+/// `policy` (else the client's) allows, and turned into an [`Error`] unless the status is a
+/// success.
+pub(crate) async fn execute(
+    client: &Client,
+    request: Request,
+    policy: Option<&Policy>,
+) -> Result<reqwest::Response> {
     let span = tracing::info_span!(
         target: "authed::request",
         "request",
@@ -66,7 +73,29 @@ pub(crate) async fn execute(client: &Client, request: Request) -> Result<reqwest
     );
     async move {
         let started = StdInstant::now();
-        let result = send_authenticated(client, request).await;
+        let what = format!("{} {}", request.method, request.url.path());
+        let policy = policy.unwrap_or(&client.inner.retry_policy);
+        let idempotent = retry::is_idempotent(&request.method, &request.headers);
+        // A streaming body cannot be replayed: the first attempt is the only one.
+        let template = request.try_clone();
+        let replayable = template.is_some();
+        // Cooldown, quota and budget describe the API server, not other origins.
+        let shared = client.is_api_origin(&request.url).then_some(&client.inner.retry);
+        let mut first = Some(request);
+        let result = retry::run(policy, shared, &what, || {
+            let request = first.take().or_else(|| template.as_ref().and_then(Request::try_clone));
+            async move {
+                let request = request.ok_or_else(|| {
+                    Failure::fatal(Error::config("a streaming request body cannot be sent twice"))
+                })?;
+                send_authenticated(client, request, |error| Failure {
+                    retryable: replayable && retry::is_retryable_api(&error, idempotent),
+                    error,
+                })
+                .await
+            }
+        })
+        .await;
         let span = tracing::Span::current();
         match &result {
             Ok(response) => {
@@ -87,29 +116,56 @@ pub(crate) async fn execute(client: &Client, request: Request) -> Result<reqwest
 }
 
 /// One attempt from the caller's view: send with the current token; on 401, invalidate that
-/// token, refresh and replay once.
-async fn send_authenticated(client: &Client, request: Request) -> Result<reqwest::Response> {
+/// token, refresh and replay once. Errors getting a token are final (the token endpoint has
+/// its own retries); errors from the API go through `classify`.
+async fn send_authenticated(
+    client: &Client,
+    request: Request,
+    classify: impl Fn(Error) -> Failure,
+) -> Result<reqwest::Response, Failure> {
     let authenticate =
         client.is_api_origin(&request.url) && !request.headers.contains_key(header::AUTHORIZATION);
     let method = request.method.clone();
     if !authenticate {
-        let response = send(client, request, None).await?;
-        return check_status(client, &method, response, None).await;
+        let response = send(client, request, None).await.map_err(&classify)?;
+        return check_status(client, &method, response, None)
+            .await
+            .map_err(classify);
     }
-    let token = client.inner.tokens.current().await?;
+    let token = client
+        .inner
+        .tokens
+        .current()
+        .await
+        .map_err(Failure::fatal)?;
     let replay = request.try_clone();
-    let response = send(client, request, Some(&token)).await?;
+    let response = send(client, request, Some(&token))
+        .await
+        .map_err(&classify)?;
     if response.status() != StatusCode::UNAUTHORIZED {
-        return check_status(client, &method, response, Some(&token)).await;
+        return check_status(client, &method, response, Some(&token))
+            .await
+            .map_err(classify);
     }
     let Some(replay) = replay else {
-        return check_status(client, &method, response, Some(&token)).await;
+        return check_status(client, &method, response, Some(&token))
+            .await
+            .map_err(classify);
     };
     tracing::debug!(target: "authed::request", "401 from the API; refreshing the token and replaying once");
     client.inner.tokens.invalidate(&token);
-    let fresh = client.inner.tokens.current().await?;
-    let response = send(client, replay, Some(&fresh)).await?;
-    check_status(client, &method, response, Some(&fresh)).await
+    let fresh = client
+        .inner
+        .tokens
+        .current()
+        .await
+        .map_err(Failure::fatal)?;
+    let response = send(client, replay, Some(&fresh))
+        .await
+        .map_err(&classify)?;
+    check_status(client, &method, response, Some(&fresh))
+        .await
+        .map_err(classify)
 }
 
 async fn send(
@@ -153,6 +209,10 @@ pub(crate) async fn check_status(
     token: Option<&AccessToken>,
 ) -> Result<reqwest::Response> {
     let status = response.status();
+    let now_utc = client.inner.clock.now_utc();
+    if client.is_api_origin(response.url()) {
+        client.inner.retry.observe(response.headers(), now_utc);
+    }
     if status.is_success() {
         return Ok(response);
     }
@@ -173,10 +233,7 @@ pub(crate) async fn check_status(
     Err(Error::new(kind, message)
         .with_status(status)
         .with_request_id(request_id(&headers))
-        .with_retry_after(crate::retry::retry_after(
-            &headers,
-            client.inner.clock.now_utc(),
-        ))
+        .with_retry_after(retry::retry_after(&headers, now_utc))
         .with_api_error(ApiError::parse(&body, &secrets)))
 }
 
@@ -198,21 +255,30 @@ async fn read_limited(mut response: reqwest::Response, limit: usize) -> Vec<u8> 
     body
 }
 
-/// The function the token cache calls to mint a token: one POST to the token endpoint.
+/// The function the token cache calls to mint a token: a POST to the token endpoint, retried
+/// under `policy` only when the refresh token cannot have been consumed (see
+/// [`retry::is_retryable_token`]).
 pub(crate) fn token_fetcher(
     http: reqwest::Client,
     grant: Arc<Grant>,
     clock: Arc<dyn Clock>,
+    policy: Policy,
 ) -> Fetch {
     Arc::new(move |refresh_token: RefreshToken| {
-        let (http, grant, clock) = (http.clone(), grant.clone(), clock.clone());
+        let (http, grant, clock, policy) =
+            (http.clone(), grant.clone(), clock.clone(), policy.clone());
         async move {
-            let response = grant
-                .request(&http, &refresh_token)
-                .send()
-                .await
-                .map_err(|e| Error::transport("could not reach the token endpoint", e))?;
-            grant.parse(response, &refresh_token, clock.now_utc()).await
+            retry::run(&policy, None, "token request", || async {
+                let result = match grant.request(&http, &refresh_token).send().await {
+                    Ok(response) => grant.parse(response, &refresh_token, clock.now_utc()).await,
+                    Err(e) => Err(Error::transport("could not reach the token endpoint", e)),
+                };
+                result.map_err(|error| Failure {
+                    retryable: retry::is_retryable_token(&error),
+                    error,
+                })
+            })
+            .await
         }
         .boxed()
     })
