@@ -21,8 +21,10 @@ async fn token_endpoint_error(response: ResponseTemplate) -> authed::Error {
         .respond_with(response)
         .mount(&server)
         .await;
+    // No retries: each case is about what one answer means (tests/retry.rs covers retries).
     let client = builder(&server)
         .timeout(Duration::from_millis(500))
+        .retry_policy(authed::retry::Policy::never())
         .build()
         .unwrap();
     client.get("/me").send::<Value>().await.unwrap_err()
