@@ -379,6 +379,24 @@ async fn paused_tokio_time_reaches_the_server() {
     );
 }
 
+/// The recipe of the docs for paused time: a client without a request timeout (auto-advance
+/// would otherwise fire it while the request waits for the server's thread).
+#[tokio::test(start_paused = true)]
+async fn paused_time_works_with_a_client_without_request_timeout() {
+    let api = MockApi::builder()
+        .token_ttl(Duration::from_secs(3600))
+        .start()
+        .await;
+    let client = api.client_builder().timeout(None).build().unwrap();
+    let _: Value = client.get("/v1/me").send().await.unwrap();
+
+    tokio::time::advance(Duration::from_secs(7200)).await;
+    let _: Value = client.get("/v1/me").send().await.unwrap();
+
+    let stats = api.stats();
+    assert_eq!((stats.refreshes, stats.unauthorized), (2, 0), "{stats:?}");
+}
+
 #[tokio::test]
 async fn write_routes_need_the_write_scope() {
     let api = MockApi::start().await;
