@@ -129,6 +129,9 @@ pub mod auth;
 mod client;
 pub mod config;
 mod error;
+#[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub mod mock;
 pub mod pagination;
 pub mod retry;
 mod transport;
