@@ -445,3 +445,34 @@ async fn wait_until_async<F: std::future::Future<Output = bool>>(mut done: impl 
     }
     panic!("condition not reached within 2.5 s");
 }
+
+/// The whole point of single flight, against a server with rotation and reuse detection: if two
+/// refreshes ever presented the same refresh token, the server would revoke the grant and
+/// every request would fail with `invalid_grant`.
+#[cfg(feature = "mock")]
+#[tokio::test]
+async fn concurrent_401s_against_a_reuse_detecting_server_cause_one_rotation() {
+    use authed::mock::MockApi;
+    let api = MockApi::builder().rotate_refresh_tokens(true).start().await;
+    let client = api.client();
+    client.get("/v1/me").send::<Value>().await.unwrap();
+
+    for round in 1..=3 {
+        api.expire_access_tokens(); // the server forgets the tokens: every request gets a 401
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move { client.get("/v1/me").send::<Value>().await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let stats = api.stats();
+        assert_eq!(stats.refreshes, 1 + round, "one rotation per round");
+        assert_eq!(
+            stats.invalid_grants, 0,
+            "no refresh token was ever presented twice"
+        );
+    }
+}
