@@ -133,7 +133,7 @@ impl Client {
     /// # async fn run(client: authed::Client) -> authed::Result<()> {
     /// use futures_util::TryStreamExt;
     /// let pagination = authed::Pagination::cursor("cursor", "/next_cursor").items_at("/ids");
-    /// let ids: Vec<u64> = client.paginate("/ids", pagination).stream().try_collect().await?;
+    /// let ids: Vec<u64> = client.paginate::<u64>("/ids", pagination).stream().try_collect().await?;
     /// # Ok(()) }
     /// ```
     pub fn paginate<T>(&self, path: &str, pagination: Pagination) -> Paginator<T>
@@ -597,7 +597,7 @@ impl ClientBuilder {
         }
         let http = http
             .build()
-        .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
+            .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
 
         let grant = Arc::new(Grant {
             token_url,

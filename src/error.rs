@@ -54,7 +54,8 @@ pub enum ErrorKind {
     /// [`Error::api_error`] holds the parsed problem body.
     Api,
     /// The API (or the token endpoint) kept answering `429 Too Many Requests`, or asked for a
-    /// wait longer than the retry policy allows. [`Error::retry_after`] tells how long it asked for.
+    /// wait longer than the retry policy allows (by `Retry-After`, a client-wide cooldown or
+    /// an exhausted rate-limit quota). [`Error::retry_after`] tells how long it asked for.
     RateLimited,
     /// The request could not be sent or the response could not be read (DNS, connect, TLS, reset).
     Transport,

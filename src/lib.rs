@@ -1,8 +1,126 @@
-//! # authed
-//!
 //! An async client SDK for HTTP APIs protected by short-lived bearer tokens minted from a
-//! long-lived refresh token (OAuth 2.0, RFC 6749 §6). You keep one secret — the refresh
-//! token — in an environment variable; `authed` does the rest.
+//! long-lived refresh token (OAuth 2.0, [RFC 6749 §6]).
+//!
+//! You keep one secret, the refresh token, in an environment variable. `authed` does the rest:
+//! it obtains an access token on first use, renews it before it expires (one refresh at a
+//! time, however many tasks share the client), sends `Authorization: Bearer`, replays a request
+//! once after a `401`, and turns error responses into a typed [`Error`].
+//!
+//! # Contents
+//!
+//! - [Getting started](#getting-started)
+//! - [Typed requests](#typed-requests)
+//! - [Errors](#errors)
+//! - [Refresh token rotation](#refresh-token-rotation)
+//! - [Security](#security)
+//! - Modules: [`config`] (environment variables, URL rules), [`auth`] (token lifecycle,
+//!   stores, clock), [`retry`] (429, `Retry-After`, backoff)
+//! - Guides in `docs/`: `architecture.md`, `auth.md`, `retries.md`, `pagination.md`,
+//!   `testing.md`, `security.md`
+//!
+//! # Getting started
+//!
+//! ```toml
+//! [dependencies]
+//! authed = "0.1"
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+//! ```
+//!
+//! Set `AUTHED_BASE_URL`, `AUTHED_TOKEN_URL` and `AUTHED_REFRESH_TOKEN` (and, if your
+//! authorization server wants them, `AUTHED_CLIENT_ID`, `AUTHED_CLIENT_SECRET`,
+//! `AUTHED_SCOPE`), then:
+//!
+//! ```no_run
+//! #[tokio::main]
+//! async fn main() -> authed::Result<()> {
+//!     let client = authed::Client::from_env()?;
+//!     let me: serde_json::Value = client.get("/me").send().await?;
+//!     println!("{me}");
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Several APIs in one program? Give each its own prefix:
+//! [`Client::from_env_prefixed("ACME")`](Client::from_env_prefixed) reads `ACME_BASE_URL`, ...
+//! Or configure everything in code with [`Client::builder`].
+//!
+//! # Typed requests
+//!
+//! Any `T: DeserializeOwned` comes back from [`RequestBuilder::send`]; query strings, JSON and
+//! form bodies, headers and per-request timeouts are on the [`RequestBuilder`].
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! #[derive(serde::Deserialize)]
+//! struct Widget { id: u64, name: String }
+//!
+//! # async fn run(client: authed::Client) -> authed::Result<()> {
+//! let widget: Widget = client
+//!     .post("/v1/widgets")
+//!     .json(&serde_json::json!({ "name": "sprocket", "color": "blue" }))
+//!     .timeout(Duration::from_secs(5))
+//!     .send()
+//!     .await?;
+//! let blue: Vec<Widget> = client.get("/v1/widgets").query(&[("color", "blue")]).send().await?;
+//! client.delete(&format!("/v1/widgets/{}", widget.id)).send::<()>().await?; // 204 is fine
+//! let raw = client.get("/v1/export.csv").send_raw().await?; // not JSON: the raw response
+//! # Ok(()) }
+//! ```
+//!
+//! [`Client`] is cheap to clone (an `Arc` inside): clone it into every task rather than
+//! wrapping it in an `Arc`.
+//!
+//! # Errors
+//!
+//! Every failure is an [`Error`]. Match on [`Error::kind`]; the status, the parsed problem body
+//! ([`Error::api_error`]), the server's request id and `Retry-After` are kept.
+//!
+//! ```no_run
+//! # async fn run(client: authed::Client) -> authed::Result<()> {
+//! use authed::ErrorKind;
+//! match client.get("/v1/widgets/7").send::<serde_json::Value>().await {
+//!     Ok(widget) => println!("{widget}"),
+//!     Err(e) if e.is_reauth_required() => eprintln!("the refresh token is dead; log in again"),
+//!     Err(e) if e.kind() == ErrorKind::Api && e.status() == Some(authed::StatusCode::NOT_FOUND) => {
+//!         eprintln!("no such widget")
+//!     }
+//!     Err(e) => return Err(e),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Refresh token rotation
+//!
+//! When the token endpoint sends a new refresh token, it replaces the old one and is handed to
+//! the [`RefreshTokenStore`] **before** the new access token is used. The default store keeps
+//! it in memory; use a [`FileStore`] (or your own store) so a restart does not present a token
+//! the server has already retired:
+//!
+//! ```no_run
+//! # fn run() -> authed::Result<()> {
+//! let client = authed::Config::from_env()?
+//!     .into_builder()
+//!     .refresh_token_store(authed::FileStore::new("/var/lib/myapp/refresh-token"))
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Security
+//!
+//! - **Secrets never appear in `Debug`, `Display`, error messages or `tracing` output.** The
+//!   refresh token, client secret and access tokens live in [`secrecy`] wrappers; the
+//!   `Authorization` header is marked sensitive; error bodies are scrubbed of the tokens the
+//!   client holds before they are kept.
+//! - **Plain `http://` is refused** for the API and the token endpoint, except for loopback
+//!   hosts (local mocks).
+//! - **The token is sent only to the API's origin**: an absolute URL to another host, or a
+//!   redirect that leaves the origin, goes without it. Token requests never follow redirects,
+//!   and redirects from `https` to plain `http` are refused.
+//! - **One refresh at a time**: servers that detect refresh token reuse revoke the whole grant;
+//!   `authed` never sends two refreshes concurrently, and a refresh finishes even if the caller
+//!   that started it is cancelled, so a rotated token is never lost.
+//!
+//! [RFC 6749 §6]: https://www.rfc-editor.org/rfc/rfc6749#section-6
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -29,3 +147,4 @@ pub use error::{ApiError, AuthErrorKind, Error, ErrorKind, Result, RetrySummary}
 pub use pagination::{Page, Pagination, Paginator};
 pub use reqwest::{Method, StatusCode, header};
 pub use secrecy::{ExposeSecret, SecretString};
+pub use url::Url;

@@ -79,8 +79,10 @@ pub(crate) async fn execute(
         // A streaming body cannot be replayed: the first attempt is the only one.
         let template = request.try_clone();
         let replayable = template.is_some();
+        // Cooldown, quota and budget describe the API server, not other origins.
+        let shared = client.is_api_origin(&request.url).then_some(&client.inner.retry);
         let mut first = Some(request);
-        let result = retry::run(policy, Some(&client.inner.retry), &what, || {
+        let result = retry::run(policy, shared, &what, || {
             let request = first.take().or_else(|| template.as_ref().and_then(Request::try_clone));
             async move {
                 let request = request.ok_or_else(|| {
@@ -174,9 +176,11 @@ async fn send(
     let mut builder = client
         .inner
         .http
-        .request(request.method.clone(), request.url.clone())
-        .headers(client.inner.default_headers.clone())
-        .headers(request.headers);
+        .request(request.method.clone(), request.url.clone());
+    if !client.inner.default_headers.is_empty() {
+        builder = builder.headers(client.inner.default_headers.clone());
+    }
+    builder = builder.headers(request.headers);
     if let Some(token) = token {
         builder = builder.header(header::AUTHORIZATION, token.header_value()?);
     }
@@ -206,13 +210,15 @@ pub(crate) async fn check_status(
 ) -> Result<reqwest::Response> {
     let status = response.status();
     let now_utc = client.inner.clock.now_utc();
-    client.inner.retry.observe(response.headers(), now_utc);
+    if client.is_api_origin(response.url()) {
+        client.inner.retry.observe(response.headers(), now_utc);
+    }
     if status.is_success() {
         return Ok(response);
     }
     let headers = response.headers().clone();
     let what = format!("{method} {}", response.url().path());
-    let body = response.bytes().await.unwrap_or_default();
+    let body = read_limited(response, ERROR_BODY_LIMIT).await;
     let secrets: Vec<&str> = token.map(|t| t.expose_secret()).into_iter().collect();
     let (kind, message) = match status {
         StatusCode::UNAUTHORIZED => (
@@ -229,6 +235,24 @@ pub(crate) async fn check_status(
         .with_request_id(request_id(&headers))
         .with_retry_after(retry::retry_after(&headers, now_utc))
         .with_api_error(ApiError::parse(&body, &secrets)))
+}
+
+/// How much of an error body is read: enough for any problem document, bounded against
+/// a server that streams megabytes of HTML.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Reads at most `limit` bytes of the body; a body that fails half-way keeps what arrived.
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())])
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
 }
 
 /// The function the token cache calls to mint a token: a POST to the token endpoint, retried

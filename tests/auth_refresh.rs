@@ -37,7 +37,11 @@ async fn me(client: &authed::Client) -> authed::Result<Value> {
 }
 
 async fn api_bearers(server: &MockServer) -> Vec<String> {
-    received(server, "/me").await.iter().filter_map(bearer).collect()
+    received(server, "/me")
+        .await
+        .iter()
+        .filter_map(bearer)
+        .collect()
 }
 
 #[tokio::test]
@@ -55,7 +59,10 @@ async fn first_use_fetches_one_token_and_reuses_it() {
     let form = form(token_request);
     assert_eq!(form["grant_type"], "refresh_token");
     assert_eq!(form["refresh_token"], common::REFRESH_TOKEN);
-    assert_eq!(form["client_id"], "test-client", "a public client sends its id in the body");
+    assert_eq!(
+        form["client_id"], "test-client",
+        "a public client sends its id in the body"
+    );
     assert!(token_request.headers.get("authorization").is_none());
 }
 
@@ -119,7 +126,12 @@ async fn a_failed_early_refresh_keeps_serving_the_valid_token_and_retries_later(
         .mount(&server)
         .await;
     let clock = TestClock::new();
-    let client = builder(&server).clock(clock.clone()).build().unwrap();
+    // Without retries inside the refresh, so that the 500 fails this refresh.
+    let client = builder(&server)
+        .clock(clock.clone())
+        .retry_policy(authed::retry::Policy::never())
+        .build()
+        .unwrap();
     me(&client).await.unwrap();
 
     clock.advance(Duration::from_secs(92));
@@ -127,7 +139,11 @@ async fn a_failed_early_refresh_keeps_serving_the_valid_token_and_retries_later(
     let token_requests = || async { received(&server, common::TOKEN_PATH).await.len() };
     wait_until_async(|| async { token_requests().await >= 2 }).await;
     me(&client).await.unwrap(); // within the retry gap: no new attempt
-    assert_eq!(token_requests().await, 2, "failed refreshes are not retried on every request");
+    assert_eq!(
+        token_requests().await,
+        2,
+        "failed refreshes are not retried on every request"
+    );
     assert_eq!(api_bearers(&server).await.last().unwrap(), "Bearer at-1");
 
     // The pause after a failure is half the remaining lifetime here (4 s).
@@ -157,7 +173,11 @@ async fn a_hundred_concurrent_requests_at_expiry_cause_one_token_request() {
         task.await.unwrap().unwrap();
     }
 
-    assert_eq!(issuer.issued(), 2, "one for the first request, one for all 100 at expiry");
+    assert_eq!(
+        issuer.issued(),
+        2,
+        "one for the first request, one for all 100 at expiry"
+    );
     let bearers = api_bearers(&server).await;
     assert_eq!(bearers.len(), 101);
     assert!(bearers[1..].iter().all(|b| b == "Bearer at-2"));
@@ -222,7 +242,11 @@ async fn rotation_is_persisted_to_the_file_store_and_an_omitted_token_keeps_the_
         .unwrap();
 
     me(&client).await.unwrap();
-    assert_eq!(std::fs::read_to_string(&path_).unwrap(), "rt-2", "saved before use");
+    assert_eq!(
+        std::fs::read_to_string(&path_).unwrap(),
+        "rt-2",
+        "saved before use"
+    );
     for _ in 0..2 {
         clock.advance(Duration::from_secs(61));
         me(&client).await.unwrap();
@@ -236,11 +260,21 @@ async fn rotation_is_persisted_to_the_file_store_and_an_omitted_token_keeps_the_
     assert!(client.store_error().is_none());
 
     // A new client (a restart) picks up the stored token over the configured one.
-    let restarted = builder(&server).refresh_token_store(FileStore::new(&path_)).build().unwrap();
+    let restarted = builder(&server)
+        .refresh_token_store(FileStore::new(&path_))
+        .build()
+        .unwrap();
     restarted.access_token().await.unwrap();
     let last = received(&server, common::TOKEN_PATH).await.pop().unwrap();
     assert_eq!(form(&last)["refresh_token"], "rt-2");
-    assert_eq!(FileStore::new(&path_).load().unwrap().unwrap().expose_secret(), "rt-2");
+    assert_eq!(
+        FileStore::new(&path_)
+            .load()
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "rt-2"
+    );
 }
 
 #[tokio::test]
@@ -266,7 +300,11 @@ async fn a_failing_store_is_reported_and_the_client_keeps_working() {
     clock.advance(Duration::from_secs(61));
     me(&client).await.unwrap();
     let last = received(&server, common::TOKEN_PATH).await.pop().unwrap();
-    assert_eq!(form(&last)["refresh_token"], "rt-1", "the rotated token lives on in memory");
+    assert_eq!(
+        form(&last)["refresh_token"],
+        "rt-1",
+        "the rotated token lives on in memory"
+    );
 }
 
 #[tokio::test]
@@ -288,7 +326,12 @@ async fn a_401_refreshes_the_token_and_replays_the_request_once() {
         .await;
     let client = builder(&server).build().unwrap();
 
-    let created: Value = client.post("/v1/widgets").json(&json!({"name": "a"})).send().await.unwrap();
+    let created: Value = client
+        .post("/v1/widgets")
+        .json(&json!({"name": "a"}))
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(created["id"], 1);
     assert_eq!(issuer.issued(), 2);
@@ -315,7 +358,11 @@ async fn a_second_401_is_an_unauthorized_error() {
     assert_eq!(err.status(), Some(authed::StatusCode::UNAUTHORIZED));
     assert_eq!(err.request_id(), Some("req-42"));
     assert_eq!(issuer.issued(), 2);
-    assert_eq!(received(&server, "/me").await.len(), 2, "replayed once, not more");
+    assert_eq!(
+        received(&server, "/me").await.len(),
+        2,
+        "replayed once, not more"
+    );
 }
 
 #[tokio::test]
@@ -349,7 +396,11 @@ async fn a_late_401_for_an_old_token_does_not_discard_a_newer_one() {
     me(&client).await.unwrap(); // refreshes to at-2
     slow.await.unwrap().unwrap(); // its 401 must not throw at-2 away
 
-    assert_eq!(issuer.issued(), 2, "the 401 on at-1 did not cause a third token");
+    assert_eq!(
+        issuer.issued(),
+        2,
+        "the 401 on at-1 did not cause a third token"
+    );
     assert_eq!(received(&server, "/slow").await.len(), 2);
 }
 
@@ -374,7 +425,10 @@ async fn invalid_grant_is_terminal_and_says_reauthentication_is_required() {
         assert_eq!(err.kind(), ErrorKind::Auth(AuthErrorKind::InvalidGrant));
         assert!(err.is_reauth_required());
         assert!(!err.is_retryable());
-        assert!(err.to_string().contains("re-authentication required"), "{err}");
+        assert!(
+            err.to_string().contains("re-authentication required"),
+            "{err}"
+        );
         assert!(err.to_string().contains("refresh token revoked"), "{err}");
     }
     assert!(received(&server, "/me").await.is_empty());
@@ -390,4 +444,35 @@ async fn wait_until_async<F: std::future::Future<Output = bool>>(mut done: impl 
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     panic!("condition not reached within 2.5 s");
+}
+
+/// The whole point of single flight, against a server with rotation and reuse detection: if two
+/// refreshes ever presented the same refresh token, the server would revoke the grant and
+/// every request would fail with `invalid_grant`.
+#[cfg(feature = "mock")]
+#[tokio::test]
+async fn concurrent_401s_against_a_reuse_detecting_server_cause_one_rotation() {
+    use authed::mock::MockApi;
+    let api = MockApi::builder().rotate_refresh_tokens(true).start().await;
+    let client = api.client();
+    client.get("/v1/me").send::<Value>().await.unwrap();
+
+    for round in 1..=3 {
+        api.expire_access_tokens(); // the server forgets the tokens: every request gets a 401
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move { client.get("/v1/me").send::<Value>().await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let stats = api.stats();
+        assert_eq!(stats.refreshes, 1 + round, "one rotation per round");
+        assert_eq!(
+            stats.invalid_grants, 0,
+            "no refresh token was ever presented twice"
+        );
+    }
 }

@@ -21,7 +21,12 @@ async fn token_endpoint_error(response: ResponseTemplate) -> authed::Error {
         .respond_with(response)
         .mount(&server)
         .await;
-    let client = builder(&server).timeout(Duration::from_millis(500)).build().unwrap();
+    // No retries: each case is about what one answer means (tests/retry.rs covers retries).
+    let client = builder(&server)
+        .timeout(Duration::from_millis(500))
+        .retry_policy(authed::retry::Policy::never())
+        .build()
+        .unwrap();
     client.get("/me").send::<Value>().await.unwrap_err()
 }
 
@@ -134,7 +139,10 @@ async fn lenient_but_sound_token_responses_are_accepted() {
             .mount(&server)
             .await;
         let client = builder(&server).build().unwrap();
-        client.access_token().await.unwrap_or_else(|e| panic!("{body}: {e}"));
+        client
+            .access_token()
+            .await
+            .unwrap_or_else(|e| panic!("{body}: {e}"));
     }
 }
 
@@ -154,7 +162,9 @@ async fn a_token_without_expires_in_uses_the_jwt_exp_then_the_default() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path(common::TOKEN_PATH))
-            .respond_with(json_200(json!({"access_token": token, "token_type": "Bearer"})))
+            .respond_with(json_200(
+                json!({"access_token": token, "token_type": "Bearer"}),
+            ))
             .mount(&server)
             .await;
         let client = builder(&server).build().unwrap();
@@ -184,7 +194,11 @@ async fn api_errors_carry_status_problem_body_and_request_id() {
         .mount(&server)
         .await;
 
-    let err = client.get("/v1/widgets/7").send::<Value>().await.unwrap_err();
+    let err = client
+        .get("/v1/widgets/7")
+        .send::<Value>()
+        .await
+        .unwrap_err();
 
     assert_eq!(err.kind(), ErrorKind::Api);
     assert_eq!(err.status(), Some(authed::StatusCode::NOT_FOUND));
@@ -236,8 +250,18 @@ async fn requests_cover_methods_query_headers_bodies_and_no_content() {
         .await;
 
     client.delete("/v1/widgets/3").send::<()>().await.unwrap();
-    client.put("/v1/widgets/3").json(&json!({"name": "x"})).send::<Value>().await.unwrap();
-    client.patch("v1/widgets/3").form(&[("name", "y z")]).send::<Value>().await.unwrap();
+    client
+        .put("/v1/widgets/3")
+        .json(&json!({"name": "x"}))
+        .send::<Value>()
+        .await
+        .unwrap();
+    client
+        .patch("v1/widgets/3")
+        .form(&[("name", "y z")])
+        .send::<Value>()
+        .await
+        .unwrap();
     client
         .get("/v1/widgets?color=blue")
         .query(&[("take", "5")])
@@ -247,13 +271,19 @@ async fn requests_cover_methods_query_headers_bodies_and_no_content() {
         .unwrap();
 
     let requests = server.received_requests().await.unwrap();
-    let api: Vec<_> = requests.iter().filter(|r| r.url.path() != common::TOKEN_PATH).collect();
+    let api: Vec<_> = requests
+        .iter()
+        .filter(|r| r.url.path() != common::TOKEN_PATH)
+        .collect();
     assert_eq!(api[1].method.as_str(), "PUT");
     assert_eq!(api[1].headers["content-type"], "application/json");
     assert_eq!(api[2].body, b"name=y+z");
     assert_eq!(api[3].url.query(), Some("color=blue&take=5"));
     assert_eq!(api[3].headers["x-trace"], "t-1");
-    assert!(api.iter().all(|r| r.headers["authorization"] == "Bearer at-test-access-0123456789"));
+    assert!(
+        api.iter()
+            .all(|r| r.headers["authorization"] == "Bearer at-test-access-0123456789")
+    );
 }
 
 #[tokio::test]
@@ -266,7 +296,10 @@ async fn the_base_url_path_is_kept_when_joining() {
         .expect(2)
         .mount(&server)
         .await;
-    let client = builder(&server).base_url(format!("{}/api/v2", server.uri())).build().unwrap();
+    let client = builder(&server)
+        .base_url(format!("{}/api/v2", server.uri()))
+        .build()
+        .unwrap();
 
     client.get("/me").send::<Value>().await.unwrap();
     client.get("me").send::<Value>().await.unwrap();
@@ -275,9 +308,18 @@ async fn the_base_url_path_is_kept_when_joining() {
 #[tokio::test]
 async fn invalid_request_input_is_reported_by_send() {
     let (_server, client) = common::setup().await;
-    let err = client.get("/me").header("bad header\n", "x").send::<Value>().await.unwrap_err();
+    let err = client
+        .get("/me")
+        .header("bad header\n", "x")
+        .send::<Value>()
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
-    let err = client.get("http://example.com/me").send::<Value>().await.unwrap_err();
+    let err = client
+        .get("http://example.com/me")
+        .send::<Value>()
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("plain http://"), "{err}");
 }
@@ -300,11 +342,17 @@ fn missing_or_empty_env_vars_are_named() {
 
     set("T3_BASE_URL", "not a url");
     let err = Client::from_env_prefixed("T3").unwrap_err();
-    assert!(err.to_string().contains("T3_BASE_URL is not a valid URL"), "{err}");
+    assert!(
+        err.to_string().contains("T3_BASE_URL is not a valid URL"),
+        "{err}"
+    );
 
     set("T4_BASE_URL", "http://api.example.com");
     let err = Client::from_env_prefixed("T4").unwrap_err();
-    assert!(err.to_string().contains("T4_BASE_URL uses plain http://"), "{err}");
+    assert!(
+        err.to_string().contains("T4_BASE_URL uses plain http://"),
+        "{err}"
+    );
 
     set("T5_BASE_URL", "http://127.0.0.1:9/");
     set("T5_TOKEN_URL", "http://localhost:9/token");
@@ -325,11 +373,17 @@ fn the_builder_reports_the_first_problem_at_build() {
         .refresh_token("rt")
         .build()
         .unwrap_err();
-    assert!(err.to_string().contains("token URL uses plain http://"), "{err}");
+    assert!(
+        err.to_string().contains("token URL uses plain http://"),
+        "{err}"
+    );
     let err = Client::builder()
         .base_url("https://api.example.com")
         .token_url("https://auth.example.com/token")
         .build()
         .unwrap_err();
-    assert!(err.to_string().contains("refresh token is not set"), "{err}");
+    assert!(
+        err.to_string().contains("refresh token is not set"),
+        "{err}"
+    );
 }

@@ -96,10 +96,9 @@ async fn no_secret_reaches_debug_display_errors_or_logs() {
         .await;
     Mock::given(method("GET"))
         .and(path("/forbidden"))
-        .respond_with(
-            ResponseTemplate::new(403)
-                .set_body_json(json!({"error": "forbidden", "message": format!("token {ACCESS_TOKEN} lacks scope")})),
-        )
+        .respond_with(ResponseTemplate::new(403).set_body_json(
+            json!({"error": "forbidden", "message": format!("token {ACCESS_TOKEN} lacks scope")}),
+        ))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -133,7 +132,10 @@ async fn no_secret_reaches_debug_display_errors_or_logs() {
     assert_no_secret("Debug/Display output", &seen.join("\n"));
 
     let logs = logs.text();
-    assert!(logs.contains("access token refreshed"), "the capture works:\n{logs}");
+    assert!(
+        logs.contains("access token refreshed"),
+        "the capture works:\n{logs}"
+    );
     assert!(logs.contains("token refresh failed"), "{logs}");
     assert_no_secret("tracing output", &logs);
 }
@@ -193,7 +195,10 @@ async fn cross_origin_redirects_and_absolute_urls_do_not_carry_the_token() {
         .await;
     Mock::given(method("GET"))
         .and(path("/leave"))
-        .respond_with(ResponseTemplate::new(302).insert_header("location", format!("{}/landing", elsewhere.uri())))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/landing", elsewhere.uri())),
+        )
         .mount(&api)
         .await;
     Mock::given(method("GET"))
@@ -208,14 +213,25 @@ async fn cross_origin_redirects_and_absolute_urls_do_not_carry_the_token() {
         .await;
 
     client.get("/leave").send::<Value>().await.unwrap();
-    client.get(&format!("{}/direct", elsewhere.uri())).send::<Value>().await.unwrap();
+    client
+        .get(&format!("{}/direct", elsewhere.uri()))
+        .send::<Value>()
+        .await
+        .unwrap();
     client.get("/hop").send::<Value>().await.unwrap();
 
     let foreign = elsewhere.received_requests().await.unwrap();
     assert_eq!(foreign.len(), 2);
-    assert!(foreign.iter().all(|r| r.headers.get("authorization").is_none()));
+    assert!(
+        foreign
+            .iter()
+            .all(|r| r.headers.get("authorization").is_none())
+    );
     let same_origin = &received(&api, "/me").await[0];
-    assert_eq!(common::bearer(same_origin).unwrap(), format!("Bearer {ACCESS_TOKEN}"));
+    assert_eq!(
+        common::bearer(same_origin).unwrap(),
+        format!("Bearer {ACCESS_TOKEN}")
+    );
 }
 
 #[tokio::test]
@@ -225,7 +241,10 @@ async fn token_requests_never_follow_redirects() {
     let elsewhere = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(common::TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(307).insert_header("location", format!("{}/steal", elsewhere.uri())))
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", format!("{}/steal", elsewhere.uri())),
+        )
         .mount(&server)
         .await;
     let client = builder(&server).build().unwrap();
@@ -233,7 +252,10 @@ async fn token_requests_never_follow_redirects() {
     let err = client.access_token().await.unwrap_err();
 
     assert_eq!(err.status(), Some(authed::StatusCode::TEMPORARY_REDIRECT));
-    assert!(elsewhere.received_requests().await.unwrap().is_empty(), "the refresh token stayed home");
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "the refresh token stayed home"
+    );
 }
 
 #[test]

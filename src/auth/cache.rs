@@ -242,7 +242,9 @@ impl CacheInner {
             }
             Err(err) => {
                 let now = self.clock.now();
-                let left = state.token.as_ref().map_or(Duration::ZERO, |t| t.expires_at.saturating_duration_since(now));
+                let left = state.token.as_ref().map_or(Duration::ZERO, |t| {
+                    t.expires_at.saturating_duration_since(now)
+                });
                 state.paused_until = Some(now + RETRY_GAP.min(left / 2));
                 if err.is_reauth_required() {
                     state.terminal = Some(err.clone());

@@ -1,9 +1,10 @@
 //! Secret newtypes: the refresh token, the client secret and the access token.
 //!
 //! Each wraps a [`secrecy::SecretString`]: the value is zeroized on drop and `Debug` prints
-//! `[redacted]`. Read the value with [`ExposeSecret::expose_secret`] — the crate itself does so
-//! in exactly one place per secret (building the token request, writing the file store,
-//! building the `Authorization` header).
+//! `[redacted]`. Read the value with [`ExposeSecret::expose_secret`]. The crate itself does so
+//! only where the value has to leave the wrapper: building the token request or the
+//! `Authorization` header, writing the [`FileStore`](crate::FileStore), and scrubbing the
+//! secret out of error bodies.
 
 use std::fmt;
 

@@ -110,7 +110,8 @@ impl FileStore {
             .file_name()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        // Unique per write, so that two clients sharing the file never share a temp file.
+        let tmp = dir.join(format!(".{name}.{:016x}.tmp", fastrand::u64(..)));
         let result = (|| {
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create(true).truncate(true);

@@ -12,8 +12,8 @@
 //! | [`Pagination::next_url`] | the URL at a JSON pointer in the last body | no URL |
 //! | [`Pagination::link_header`] | the `Link: <...>; rel="next"` URL of the last response | no such link |
 //!
-//! Every strategy also ends when a known total (see [`Pagination::total_at`]) has been reached,
-//! without requesting a page past it.
+//! Every strategy also ends once a known total ([`Pagination::total_at`], an `X-Total-Count`
+//! header or [`Pagination::total_header`]) is reached, without requesting a page past it.
 //!
 //! ```no_run
 //! use futures_util::TryStreamExt;
@@ -56,14 +56,9 @@ mod cursor;
 mod link;
 mod offset;
 mod page;
+mod walk;
 
-use std::{
-    collections::HashSet,
-    fmt,
-    hash::{BuildHasher, RandomState},
-    marker::PhantomData,
-    sync::Arc,
-};
+use std::{fmt, marker::PhantomData, sync::Arc};
 
 use futures_util::{Stream, StreamExt};
 use reqwest::header::HeaderMap;
@@ -106,6 +101,7 @@ pub struct Pagination {
     page_size: Option<u64>,
     items_at: Option<String>,
     total_at: Option<String>,
+    total_header: String,
 }
 
 impl Pagination {
@@ -116,6 +112,7 @@ impl Pagination {
             page_size: None,
             items_at: None,
             total_at: None,
+            total_header: "x-total-count".to_owned(),
         }
     }
 
@@ -160,11 +157,20 @@ impl Pagination {
         self
     }
 
-    /// Where the total item count is in the body, as a JSON pointer (`"/count"`). Without it,
-    /// an `X-Total-Count` header is used when present. The stream ends once it has gone
-    /// through that many items, without requesting a page past the end.
+    /// Where the total item count is in the body, as a JSON pointer (`"/count"`), as a number
+    /// or a numeric string. Without it (or when the body has none there), the
+    /// [total header](Pagination::total_header) is used when present. The stream ends once it
+    /// has gone through that many items, **without requesting a page past the end** (some APIs
+    /// answer an error there).
     pub fn total_at(mut self, pointer: impl Into<String>) -> Self {
         self.total_at = Some(pointer.into());
+        self
+    }
+
+    /// The response header holding the total item count (default `X-Total-Count`;
+    /// WordPress: `X-WP-Total`).
+    pub fn total_header(mut self, name: impl Into<String>) -> Self {
+        self.total_header = name.into();
         self
     }
 }
@@ -276,9 +282,23 @@ pub struct PageResponse<'a> {
     headers: &'a HeaderMap,
     body: &'a Value,
     items: &'a [Value],
+    total: Option<u64>,
 }
 
 impl PageResponse<'_> {
+    /// The total item count, when the response tells it (see [`Pagination::total_at`]).
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// Whether this page ends the listing by its size alone: it is empty, or shorter than
+    /// `asked` while no total is known. With a known total, a short page is not the end:
+    /// servers cap page sizes (asked 200, got 100), and the total decides.
+    pub fn is_last_by_size(&self, asked: Option<u64>) -> bool {
+        let count = self.items.len() as u64;
+        count == 0 || (self.total.is_none() && asked.is_some_and(|size| count < size))
+    }
+
     /// The request this responds to.
     pub fn request(&self) -> &PageRequest {
         self.request
@@ -526,234 +546,12 @@ impl<T: DeserializeOwned + Send + 'static> Paginator<T> {
     /// The pages, with their checkpoints ([`Page::next`]) and total.
     pub fn pages(self) -> impl Stream<Item = Result<Page<T>>> + Send + 'static {
         let depth = self.prefetch;
-        let pages = self.fetch_pages();
+        let pages = walk::pages(self);
         if depth == 0 {
             return pages.left_stream();
         }
-        prefetched(pages, depth).right_stream()
+        walk::prefetched(pages, depth).right_stream()
     }
-
-    fn fetch_pages(self) -> impl Stream<Item = Result<Page<T>>> + Send + 'static {
-        let mut walk = Walk {
-            client: self.client,
-            path: self.path,
-            query: self.query,
-            pagination: self.pagination,
-            seen: HashSet::new(),
-            hasher: RandomState::new(),
-            empty_run: 0,
-        };
-        let (mut at, mut remaining) = (Some(self.start), self.limit);
-        async_stream::stream! {
-            while let Some(position) = at.take() {
-                if remaining == Some(0) {
-                    break;
-                }
-                match walk.page::<T>(&position, remaining).await {
-                    Ok(page) => {
-                        remaining = remaining.map(|r| r.saturating_sub(page.items.len() as u64));
-                        at = page.next.clone();
-                        yield Ok(page);
-                    }
-                    Err(err) => {
-                        yield Err(err.with_position(position.to_value()));
-                        break;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Drives `pages` in a background task, `depth` pages ahead of the consumer.
-fn prefetched<P: Send + 'static>(
-    pages: impl Stream<Item = P> + Send + 'static,
-    depth: usize,
-) -> impl Stream<Item = P> + Send + 'static {
-    async_stream::stream! {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(depth);
-        // Dropping the set (with the stream) aborts the task and the request in flight.
-        let mut producer = tokio::task::JoinSet::new();
-        producer.spawn(async move {
-            let mut pages = std::pin::pin!(pages);
-            // The slot is reserved before the fetch, so buffered plus in-flight pages never
-            // exceed `depth`.
-            while let Ok(slot) = tx.reserve().await {
-                match pages.next().await {
-                    Some(page) => slot.send(page),
-                    None => break,
-                }
-            }
-        });
-        while let Some(page) = rx.recv().await {
-            yield page;
-        }
-    }
-}
-
-/// The state of one walk through a listing.
-struct Walk {
-    client: Client,
-    path: String,
-    query: Result<String>,
-    pagination: Pagination,
-    /// Hashes of the markers requested so far, to detect loops.
-    seen: HashSet<u64>,
-    hasher: RandomState,
-    empty_run: u32,
-}
-
-impl Walk {
-    /// Fetches the page at `at`, keeping at most `remaining` items.
-    async fn page<T: DeserializeOwned>(
-        &mut self,
-        at: &Position,
-        remaining: Option<u64>,
-    ) -> Result<Page<T>> {
-        let pagination = &self.pagination;
-        if !self.seen.insert(self.hasher.hash_one(&at.marker)) {
-            return Err(pagination_error(format!(
-                "the listing points back to a page it already returned ({:?}); stopping to avoid a loop",
-                at.marker
-            )));
-        }
-        let request = PageRequest {
-            marker: at.marker.clone(),
-            page_size: pagination.page_size,
-            wanted: remaining.map(|r| r.saturating_add(at.skip)),
-        };
-        let mut url = self.client.url(&self.path)?;
-        let query = self.query.as_ref().map_err(Clone::clone)?;
-        if !query.is_empty() {
-            let joined = url
-                .query()
-                .filter(|q| !q.is_empty())
-                .map_or_else(|| query.clone(), |q| format!("{q}&{query}"));
-            url.set_query(Some(&joined));
-        }
-        pagination.strategy.prepare(&request, &mut url)?;
-        if at.marker != Marker::Start && !self.client.is_api_origin(&url) {
-            return Err(pagination_error(format!(
-                "the next page is on another origin ({}) than the API; not following it with the access token",
-                url.origin().ascii_serialization()
-            )));
-        }
-
-        let response = self.client.get(url.as_str()).send_raw().await?;
-        let (url, headers) = (response.url().clone(), response.headers().clone());
-        let what = format!("GET {}", url.path());
-        let bytes = response.bytes().await.map_err(|e| {
-            Error::transport(format!("{what}: could not read the response body"), e)
-        })?;
-        let mut body: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::decode(format!("{what}: the page is not JSON"), e))?;
-
-        let found = match &pagination.items_at {
-            Some(pointer) => body.pointer(pointer),
-            None => Some(&body),
-        };
-        let items: &[Value] = match found {
-            Some(Value::Array(items)) => items,
-            Some(Value::Null) => &[],
-            _ => {
-                let place = pagination
-                    .items_at
-                    .as_deref()
-                    .map_or("the body".to_owned(), |p| format!("{p:?}"));
-                return Err(Error::new(
-                    ErrorKind::Decode,
-                    format!("{what}: no array of items at {place}"),
-                ));
-            }
-        };
-        let total = match &pagination.total_at {
-            Some(pointer) => body.pointer(pointer).and_then(as_count),
-            None => headers
-                .get("x-total-count")
-                .and_then(|v| v.to_str().ok()?.trim().parse().ok()),
-        };
-        let next = pagination.strategy.next(&PageResponse {
-            request: &request,
-            url: &url,
-            headers: &headers,
-            body: &body,
-            items,
-        })?;
-
-        let available = (items.len() as u64).saturating_sub(at.skip);
-        let kept = remaining.map_or(available, |r| r.min(available));
-        let index = at.index + kept;
-        let next = if kept < available {
-            Some(Position {
-                marker: at.marker.clone(),
-                skip: at.skip + kept,
-                index,
-            })
-        } else if total.is_some_and(|total| index >= total) {
-            None
-        } else {
-            next.map(|marker| Position {
-                marker,
-                skip: 0,
-                index,
-            })
-        };
-        if items.is_empty() && next.is_some() {
-            self.empty_run += 1;
-            if self.empty_run > MAX_EMPTY_PAGES {
-                return Err(pagination_error(format!(
-                    "{what}: more than {MAX_EMPTY_PAGES} empty pages in a row; stopping to avoid a loop"
-                )));
-            }
-        } else {
-            self.empty_run = 0;
-        }
-
-        // Take the items out of the body rather than copying them.
-        let items = match &pagination.items_at {
-            Some(pointer) => body.pointer_mut(pointer).map(Value::take),
-            None => Some(body),
-        };
-        let Some(Value::Array(items)) = items else {
-            return Ok(Page {
-                items: Vec::new(),
-                position: at.clone(),
-                next,
-                total,
-            });
-        };
-        let items = items
-            .into_iter()
-            .skip(usize::try_from(at.skip).unwrap_or(usize::MAX))
-            .take(usize::try_from(kept).unwrap_or(usize::MAX))
-            .enumerate()
-            .map(|(i, item)| {
-                serde_json::from_value(item).map_err(|e| {
-                    Error::decode(
-                        format!("{what}: item {i} of the page does not match the expected type"),
-                        e,
-                    )
-                })
-            })
-            .collect::<Result<Vec<T>>>()?;
-        Ok(Page {
-            items,
-            position: at.clone(),
-            next,
-            total,
-        })
-    }
-}
-
-fn pagination_error(message: String) -> Error {
-    Error::new(ErrorKind::Pagination, message)
-}
-
-/// A count given as a JSON number or a numeric string.
-fn as_count(value: &Value) -> Option<u64> {
-    value
-        .as_u64()
-        .or_else(|| value.as_str()?.trim().parse().ok())
 }
 
 /// Sets the query parameter `name` to `value`, replacing any value it had.

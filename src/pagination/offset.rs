@@ -12,7 +12,10 @@ use crate::Result;
 /// and a [limit](super::Paginator::limit), the last request asks for exactly the items still
 /// needed. Without a page size `{take}` is not sent and the server's default applies.
 ///
-/// The listing ends on an empty page or a page shorter than the size asked for.
+/// The listing ends on an empty page, on a page shorter than the size asked for when no total
+/// is known, or when the known total is reached. The next offset counts the items received,
+/// so a server that caps the page size (asked 200, sent 100) loses nothing when it tells the
+/// total (`X-Total-Count` or [`total_at`](super::Pagination::total_at)).
 #[derive(Clone, Debug)]
 pub struct Offset {
     skip: String,
@@ -44,10 +47,10 @@ impl Strategy for Offset {
 
     fn next(&self, response: &PageResponse<'_>) -> Result<Option<Marker>> {
         let request = response.request();
-        let count = response.items().len() as u64;
-        if count == 0 || request.size().is_some_and(|size| count < size) {
+        if response.is_last_by_size(request.size()) {
             return Ok(None);
         }
+        let count = response.items().len() as u64;
         let offset = match request.marker() {
             Marker::Offset(offset) => *offset,
             _ => 0,

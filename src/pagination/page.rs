@@ -14,7 +14,8 @@ use crate::Result;
 /// The last page is fetched whole and cut, and its [`Page::next`](super::Page::next) points
 /// inside it. Without a [page size](super::Pagination::page_size) `{per_page}` is not sent.
 ///
-/// The listing ends on an empty page or a page shorter than the page size.
+/// The listing ends on an empty page, when the known total is reached, or, when no total is
+/// known, on a page shorter than the page size.
 #[derive(Clone, Debug)]
 pub struct PageNumber {
     page: String,
@@ -58,8 +59,7 @@ impl Strategy for PageNumber {
 
     fn next(&self, response: &PageResponse<'_>) -> Result<Option<Marker>> {
         let request = response.request();
-        let count = response.items().len() as u64;
-        if count == 0 || request.page_size().is_some_and(|size| count < size) {
+        if response.is_last_by_size(request.page_size()) {
             return Ok(None);
         }
         Ok(Some(Marker::Page(

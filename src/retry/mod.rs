@@ -7,13 +7,14 @@
 //! - **`429` and `503` are retried for any method**: the server refused the request without
 //!   acting on it and asked to come back. Their `Retry-After` is honoured (delta-seconds or an
 //!   HTTP-date), else the wait is an exponential backoff with full [`Jitter`].
-//! - **Non-idempotent requests are not retried on `408`, `500`, `502`, `504`, connection
-//!   errors or timeouts** — the server may have acted on them. `GET`, `HEAD`, `PUT`, `DELETE`,
+//! - **Non-idempotent requests are not retried on `408`, `502`, `504`, connection errors or
+//!   timeouts** — the server may have acted on them. `GET`, `HEAD`, `PUT`, `DELETE`,
 //!   `OPTIONS` and `TRACE` are idempotent; a `POST` or `PATCH` becomes retryable when it carries
 //!   an `Idempotency-Key` header ([`RequestBuilder::idempotency_key`](crate::RequestBuilder::idempotency_key),
 //!   [`new_idempotency_key`]), which is the same on every attempt.
-//! - **Other `4xx` are never retried.** A `401` is handled by the auth layer (refresh, replay
-//!   once) inside one attempt and does not count as a retry.
+//! - **Other `4xx` are never retried, nor `500` and other `5xx`**: they usually come from a
+//!   bug that answers the same way every time. A `401` is handled by the auth layer (refresh,
+//!   replay once) inside one attempt and does not count as a retry.
 //! - **A streaming body is sent once**: it cannot be replayed, so whatever the answer, it is
 //!   returned as is.
 //! - **A `Retry-After` longer than [`Policy::max_retry_after`] is not slept through**: the
@@ -101,7 +102,7 @@ pub(crate) fn is_idempotent(method: &Method, headers: &HeaderMap) -> bool {
 pub(crate) fn is_retryable_api(error: &Error, idempotent: bool) -> bool {
     match error.status().map(|s| s.as_u16()) {
         Some(429 | 503) => true,
-        Some(408 | 500 | 502 | 504) => idempotent,
+        Some(408 | 502 | 504) => idempotent,
         Some(_) => false,
         None => idempotent && matches!(error.kind(), ErrorKind::Transport | ErrorKind::Timeout),
     }
@@ -256,11 +257,11 @@ mod tests {
         for code in [429, 503] {
             assert!(is_retryable_api(&status(code), false), "{code}");
         }
-        for code in [408, 500, 502, 504] {
+        for code in [408, 502, 504] {
             assert!(is_retryable_api(&status(code), true), "{code}");
             assert!(!is_retryable_api(&status(code), false), "{code}");
         }
-        for code in [400, 401, 403, 404, 409, 422, 501] {
+        for code in [400, 401, 403, 404, 409, 422, 500, 501] {
             assert!(!is_retryable_api(&status(code), true), "{code}");
         }
         let headers = HeaderMap::from_iter([(

@@ -16,7 +16,9 @@ use crate::{Error, ErrorKind, Result};
 #[derive(Debug)]
 pub(crate) struct ClientState {
     state: Mutex<State>,
-    budget: Budget,
+    /// The budget in thousandths of a retry, so that adding 0.2 five times makes exactly one.
+    reserve_milli: u64,
+    ratio_milli: u64,
     wait_for_quota_reset: bool,
 }
 
@@ -25,19 +27,22 @@ struct State {
     /// No request is sent before this (set by a 429 with `Retry-After`).
     cooldown_until: Option<Instant>,
     rate_limit: Option<RateLimit>,
-    /// Retries the budget holds now, in `[0, budget.reserve]`.
-    balance: f64,
+    /// Thousandths of a retry the budget holds now, in `[0, reserve_milli]`.
+    balance_milli: u64,
 }
 
 impl ClientState {
     pub(crate) fn new(budget: Budget, wait_for_quota_reset: bool) -> Self {
+        // `as` saturates: an infinite reserve becomes u64::MAX, which never runs out in practice.
+        let reserve_milli = (budget.reserve * 1000.0) as u64;
         Self {
             state: Mutex::new(State {
                 cooldown_until: None,
                 rate_limit: None,
-                balance: budget.reserve,
+                balance_milli: reserve_milli,
             }),
-            budget,
+            reserve_milli,
+            ratio_milli: (budget.ratio * 1000.0).round() as u64,
             wait_for_quota_reset,
         }
     }
@@ -104,15 +109,18 @@ impl ClientState {
     /// Credits the budget for one request.
     pub(crate) fn deposit(&self) {
         let mut state = self.lock();
-        state.balance = (state.balance + self.budget.ratio).min(self.budget.reserve);
+        state.balance_milli = state
+            .balance_milli
+            .saturating_add(self.ratio_milli)
+            .min(self.reserve_milli);
     }
 
     /// Takes one retry from the budget; `false` when it is empty.
     pub(crate) fn withdraw(&self) -> bool {
         let mut state = self.lock();
-        let allowed = state.balance >= 1.0;
+        let allowed = state.balance_milli >= 1000;
         if allowed {
-            state.balance -= 1.0;
+            state.balance_milli -= 1000;
         }
         allowed
     }
@@ -124,14 +132,16 @@ mod tests {
 
     #[test]
     fn budget_allows_reserve_plus_ratio_per_request() {
-        let state = ClientState::new(Budget::default().reserve(2).ratio(0.5), true);
+        let state = ClientState::new(Budget::default(), true);
         let mut retries = 0;
-        for _ in 0..10 {
+        for _ in 0..30 {
             state.deposit();
-            retries += (0..3).filter(|_| state.withdraw()).count();
+            retries += (0..2).filter(|_| state.withdraw()).count();
         }
-        // 2 in reserve (already full, so the first deposit is lost) + 0.5 × 9 later requests.
-        assert_eq!(retries, 2 + 4);
+        // 10 in reserve (full, so the first deposit is lost), then exactly one retry per 5
+        // requests: 0.2 is kept in thousandths, so there is no float drift.
+        assert_eq!(retries, 10 + 5);
+        assert!(retries as f64 <= 10.0 + 0.2 * 30.0);
     }
 
     #[test]

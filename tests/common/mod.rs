@@ -94,7 +94,10 @@ pub struct TokenIssuer {
 
 impl TokenIssuer {
     pub fn new(expires_in: u64) -> Self {
-        Self { expires_in, ..Default::default() }
+        Self {
+            expires_in,
+            ..Default::default()
+        }
     }
 
     pub fn rotating(mut self) -> Self {
@@ -118,7 +121,10 @@ impl TokenIssuer {
 
 impl wiremock::Respond for TokenIssuer {
     fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
-        let n = self.issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let n = self
+            .issued
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
         let mut body = token_body(&format!("at-{n}"), self.expires_in);
         if self.rotate {
             body["refresh_token"] = json!(format!("rt-{n}"));
@@ -129,7 +135,9 @@ impl wiremock::Respond for TokenIssuer {
 
 /// The form fields of a recorded token request.
 pub fn form(request: &wiremock::Request) -> std::collections::HashMap<String, String> {
-    url::form_urlencoded::parse(&request.body).into_owned().collect()
+    url::form_urlencoded::parse(&request.body)
+        .into_owned()
+        .collect()
 }
 
 /// The requests `server` received on `path_`, in order.
