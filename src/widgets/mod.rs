@@ -28,8 +28,8 @@
 //!
 //! Every call goes through the client's send path: the token is obtained and renewed, a 401
 //! is answered by one refresh and replay, and 429/503 answers are waited out as the client's
-//! retry policy says. **`create` is a `POST` and so is not retried after a `502`, `504` or a
-//! lost connection**: the server may have created the widget already.
+//! retry policy says. **`create` (`POST`) and `update` (`PATCH`) are not retried after a `502`,
+//! `504`, a timeout or a lost connection**: the server may have acted on them already.
 //!
 //! # Errors
 //!
