@@ -14,7 +14,9 @@
 //! - [Refresh token rotation](#refresh-token-rotation)
 //! - [Security](#security)
 //! - Modules: [`config`] (environment variables, URL rules), [`auth`] (token lifecycle,
-//!   stores, clock), [`retry`] (429, `Retry-After`, backoff)
+//!   stores, clock), [`retry`] (429, `Retry-After`, backoff), [`pagination`] (listings as
+//!   streams), [`widgets`] (the typed reference API), `mock` (feature `mock`: a fake API for
+//!   tests)
 //! - Guides in `docs/`: `architecture.md`, `auth.md`, `retries.md`, `pagination.md`,
 //!   `testing.md`, `security.md`
 //!
@@ -57,7 +59,7 @@
 //! # async fn run(client: authed::Client) -> authed::Result<()> {
 //! let widget: Widget = client
 //!     .post("/v1/widgets")
-//!     .json(&serde_json::json!({ "name": "sprocket", "color": "blue" }))
+//!     .json(&serde_json::json!({ "name": "sprocket", "color": "blue", "weight_grams": 120 }))
 //!     .timeout(Duration::from_secs(5))
 //!     .send()
 //!     .await?;
@@ -148,3 +150,8 @@ pub use pagination::{Page, Pagination, Paginator};
 pub use reqwest::{Method, StatusCode, header};
 pub use secrecy::{ExposeSecret, SecretString};
 pub use url::Url;
+
+/// The README's code blocks, compiled as doctests so that the first example a user reads works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
