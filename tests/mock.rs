@@ -896,8 +896,10 @@ async fn slow_routes_trip_client_timeouts() {
     let _: Value = client.get("/v1/me").send().await.unwrap();
     api.set_delay("/v1/widgets/1", Duration::from_secs(30));
 
+    // One attempt: with retries, a GET would try again after a (real-time) backoff.
     let err = client
         .get("/v1/widgets/1")
+        .retry_policy(authed::retry::Policy::never())
         .send::<Value>()
         .await
         .unwrap_err();
