@@ -32,6 +32,21 @@ async fn setup(issuer: TokenIssuer) -> (MockServer, authed::Client, TestClock) {
     (server, client, clock)
 }
 
+/// Mounts a token endpoint giving these answers in turn, the last one from then on.
+async fn mount_token_answers<const N: usize>(server: &MockServer, answers: [ResponseTemplate; N]) {
+    for (i, answer) in answers.into_iter().enumerate() {
+        let mock = Mock::given(method("POST"))
+            .and(path(common::TOKEN_PATH))
+            .respond_with(answer);
+        let mock = if i + 1 < N {
+            mock.up_to_n_times(1)
+        } else {
+            mock
+        };
+        mock.mount(server).await;
+    }
+}
+
 async fn me(client: &authed::Client) -> authed::Result<Value> {
     client.get("/me").send().await
 }
@@ -108,23 +123,15 @@ async fn a_failed_early_refresh_keeps_serving_the_valid_token_and_retries_later(
     let server = MockServer::start().await;
     mount_api(&server).await;
     // First token works; the next refresh fails with a 500, then works.
-    Mock::given(method("POST"))
-        .and(path(common::TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(common::token_body("at-1", 100)))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(common::TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(500))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(common::TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(common::token_body("at-2", 100)))
-        .mount(&server)
-        .await;
+    mount_token_answers(
+        &server,
+        [
+            ResponseTemplate::new(200).set_body_json(common::token_body("at-1", 100)),
+            ResponseTemplate::new(500),
+            ResponseTemplate::new(200).set_body_json(common::token_body("at-2", 100)),
+        ],
+    )
+    .await;
     let clock = TestClock::new();
     // Without retries inside the refresh, so that the 500 fails this refresh.
     let client = builder(&server)
@@ -220,20 +227,17 @@ async fn rotation_is_persisted_to_the_file_store_and_an_omitted_token_keeps_the_
     let path_ = dir.path().join("refresh-token");
     let server = MockServer::start().await;
     mount_api(&server).await;
-    // First refresh rotates to rt-2; the second one omits refresh_token.
-    Mock::given(method("POST"))
-        .and(path(common::TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 60, "refresh_token": "rt-2"}),
-        ))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(common::TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(common::token_body("at-n", 60)))
-        .mount(&server)
-        .await;
+    // First refresh rotates to rt-2; the later ones omit refresh_token.
+    mount_token_answers(
+        &server,
+        [
+            ResponseTemplate::new(200).set_body_json(
+                json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 60, "refresh_token": "rt-2"}),
+            ),
+            ResponseTemplate::new(200).set_body_json(common::token_body("at-n", 60)),
+        ],
+    )
+    .await;
     let clock = TestClock::new();
     let client = builder(&server)
         .clock(clock.clone())
