@@ -54,6 +54,17 @@ pub enum ClientAuth {
     None,
 }
 
+impl ClientAuth {
+    /// The method actually used: `Auto` resolved by whether a client secret is configured.
+    pub(crate) fn resolve(self, has_secret: bool) -> ClientAuth {
+        match self {
+            ClientAuth::Auto if has_secret => ClientAuth::Basic,
+            ClientAuth::Auto => ClientAuth::None,
+            other => other,
+        }
+    }
+}
+
 /// Everything needed to reach the API, as read from the environment.
 ///
 /// Turn it into a client with [`Config::into_builder`] (to adjust it) or

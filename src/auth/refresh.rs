@@ -55,7 +55,10 @@ impl Grant {
         let mut request = http
             .post(self.token_url.clone())
             .header(header::ACCEPT, "application/json");
-        match (self.effective_auth(), &self.client_id) {
+        match (
+            self.client_auth.resolve(self.client_secret.is_some()),
+            &self.client_id,
+        ) {
             (ClientAuth::Basic, id) => {
                 // RFC 6749 §2.3.1: both parts are form-urlencoded before being joined and encoded.
                 let id = form_urlencode(id.as_deref().unwrap_or(""));
@@ -71,14 +74,6 @@ impl Grant {
             (_, None) => {}
         }
         request.form(&form)
-    }
-
-    fn effective_auth(&self) -> ClientAuth {
-        match self.client_auth {
-            ClientAuth::Auto if self.client_secret.is_some() => ClientAuth::Basic,
-            ClientAuth::Auto => ClientAuth::None,
-            other => other,
-        }
     }
 
     /// Every secret that must never show in an error built from a token endpoint response.

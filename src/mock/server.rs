@@ -40,11 +40,7 @@ impl Config {
     /// The client authentication the token endpoint demands, as a client with the same
     /// settings would choose it.
     pub(super) fn effective_client_auth(&self) -> ClientAuth {
-        match self.client_auth {
-            ClientAuth::Auto if self.client_secret.is_some() => ClientAuth::Basic,
-            ClientAuth::Auto => ClientAuth::None,
-            other => other,
-        }
+        self.client_auth.resolve(self.client_secret.is_some())
     }
 
     pub(super) fn client_secret(&self) -> Option<&str> {
