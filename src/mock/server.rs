@@ -456,8 +456,15 @@ impl<H: Handler> Served<H> {
                 );
             }
         };
-        let Some((limit, per)) = api.config.rate_limit else {
-            return self.handler.handle(
+        let quota = api
+            .config
+            .rate_limit
+            .map(|(limit, per)| state.take_quota(token, limit, per, now));
+        let reply = match &quota {
+            Some(quota) if quota.exceeded => {
+                quota.too_many_requests(api.config.retry_after_http_date)
+            }
+            _ => self.handler.handle(
                 request,
                 &mut Cx {
                     api,
@@ -465,23 +472,12 @@ impl<H: Handler> Served<H> {
                     now,
                     scope,
                 },
-            );
+            ),
         };
-        let quota = state.take_quota(token, limit, per, now);
-        let reply = if quota.exceeded {
-            quota.too_many_requests(api.config.retry_after_http_date)
-        } else {
-            self.handler.handle(
-                request,
-                &mut Cx {
-                    api,
-                    state,
-                    now,
-                    scope,
-                },
-            )
-        };
-        quota.headers(reply)
+        match quota {
+            Some(quota) => quota.headers(reply),
+            None => reply,
+        }
     }
 }
 
