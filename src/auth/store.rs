@@ -133,9 +133,8 @@ impl RefreshTokenStore for FileStore {
     fn save<'a>(&'a self, token: &'a RefreshToken) -> StoreFuture<'a> {
         Box::pin(async move {
             let path = self.path.clone();
-            let secret = token.expose_secret().to_owned();
-            let secret = secrecy::SecretString::from(secret);
-            tokio::task::spawn_blocking(move || Self::write(&path, secret.expose_secret()))
+            let token = token.clone();
+            tokio::task::spawn_blocking(move || Self::write(&path, token.expose_secret()))
                 .await
                 .map_err(|e| Error::new(ErrorKind::Store, "file store task failed").with_source(e))?
                 .map_err(|e| {
