@@ -103,13 +103,21 @@ impl MockApi {
 
     /// The builder behind [`client`](MockApi::client), to adjust it first (timeouts, a token
     /// store, a clock, ...).
+    ///
+    /// **It sets no timers of its own**: no request or connect timeout and no idle-pool
+    /// timeout, so that tests on paused tokio time work (tokio auto-advances a paused clock to
+    /// the next timer whenever the test waits for the server's thread, and would fire a
+    /// timeout at once). A test of timeouts sets one: `.timeout(Duration::from_millis(50))`.
     pub fn client_builder(&self) -> ClientBuilder {
         let config = &self.shared.config;
         let mut builder = Client::builder()
             .base_url(self.base_url())
             .token_url(self.token_url())
             .refresh_token(self.refresh_token())
-            .client_auth(config.client_auth);
+            .client_auth(config.client_auth)
+            .timeout(None)
+            .connect_timeout(None)
+            .pool_idle_timeout(None);
         if let Some(id) = &config.client_id {
             builder = builder.client_id(id.clone());
         }
