@@ -287,7 +287,7 @@ impl RequestBuilder {
     /// and a 401, 429 or 503 answer is returned as an error instead of being retried (a
     /// client-wide cooldown is still waited out before sending).
     pub fn body_stream(mut self, body: reqwest::Body) -> Self {
-        self.body = Some(transport::Body::Stream(body));
+        self.body = Some(transport::Body::Stream(Some(body).into()));
         self
     }
 

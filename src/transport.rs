@@ -2,7 +2,10 @@
 //! cooldown → token → `Authorization` header (API origin only) → send → 401 replay → classify
 //! → retry ([`crate::retry`]).
 
-use std::{sync::Arc, time::Instant as StdInstant};
+use std::{
+    sync::{Arc, Mutex},
+    time::Instant as StdInstant,
+};
 
 use futures_util::FutureExt;
 use reqwest::{
@@ -31,28 +34,17 @@ pub(crate) struct Request {
     pub(crate) timeout: Option<std::time::Duration>,
 }
 
-/// A request body: bytes can be sent again, a stream only once.
+/// A request body: bytes can be sent again, a stream only once (it is taken by the first send).
 #[derive(Debug)]
 pub(crate) enum Body {
     Bytes(bytes::Bytes),
-    Stream(reqwest::Body),
+    Stream(Mutex<Option<reqwest::Body>>),
 }
 
 impl Request {
-    /// A copy to send, or `None` when the body is a stream that cannot be replayed.
-    pub(crate) fn try_clone(&self) -> Option<Request> {
-        let body = match &self.body {
-            Some(Body::Bytes(b)) => Some(Body::Bytes(b.clone())),
-            Some(Body::Stream(_)) => return None,
-            None => None,
-        };
-        Some(Request {
-            method: self.method.clone(),
-            url: self.url.clone(),
-            headers: self.headers.clone(),
-            body,
-            timeout: self.timeout,
-        })
+    /// Whether the request can be sent more than once (after a 401, or as a retry).
+    fn is_replayable(&self) -> bool {
+        !matches!(self.body, Some(Body::Stream(_)))
     }
 }
 
@@ -77,23 +69,16 @@ pub(crate) async fn execute(
         let policy = policy.unwrap_or(&client.inner.retry_policy);
         let idempotent = retry::is_idempotent(&request.method, &request.headers);
         // A streaming body cannot be replayed: the first attempt is the only one.
-        let template = request.try_clone();
-        let replayable = template.is_some();
+        let replayable = request.is_replayable();
         // Cooldown, quota and budget describe the API server, not other origins.
         let shared = client.is_api_origin(&request.url).then_some(&client.inner.retry);
-        let mut first = Some(request);
-        let result = retry::run(policy, shared, &what, || {
-            let request = first.take().or_else(|| template.as_ref().and_then(Request::try_clone));
-            async move {
-                let request = request.ok_or_else(|| {
-                    Failure::fatal(Error::config("a streaming request body cannot be sent twice"))
-                })?;
-                send_authenticated(client, request, |error| Failure {
-                    retryable: replayable && retry::is_retryable_api(&error, idempotent),
-                    error,
-                })
-                .await
-            }
+        let request = &request;
+        let result = retry::run(policy, shared, &what, || async move {
+            send_authenticated(client, request, |error| Failure {
+                retryable: replayable && retry::is_retryable_api(&error, idempotent),
+                error,
+            })
+            .await
         })
         .await;
         let span = tracing::Span::current();
@@ -120,15 +105,15 @@ pub(crate) async fn execute(
 /// its own retries); errors from the API go through `classify`.
 async fn send_authenticated(
     client: &Client,
-    request: Request,
+    request: &Request,
     classify: impl Fn(Error) -> Failure,
 ) -> Result<reqwest::Response, Failure> {
+    let method = &request.method;
     let authenticate =
         client.is_api_origin(&request.url) && !request.headers.contains_key(header::AUTHORIZATION);
-    let method = request.method.clone();
     if !authenticate {
         let response = send(client, request, None).await.map_err(&classify)?;
-        return check_status(client, &method, response, None)
+        return check_status(client, method, response, None)
             .await
             .map_err(classify);
     }
@@ -138,20 +123,14 @@ async fn send_authenticated(
         .current()
         .await
         .map_err(Failure::fatal)?;
-    let replay = request.try_clone();
     let response = send(client, request, Some(&token))
         .await
         .map_err(&classify)?;
-    if response.status() != StatusCode::UNAUTHORIZED {
-        return check_status(client, &method, response, Some(&token))
+    if response.status() != StatusCode::UNAUTHORIZED || !request.is_replayable() {
+        return check_status(client, method, response, Some(&token))
             .await
             .map_err(classify);
     }
-    let Some(replay) = replay else {
-        return check_status(client, &method, response, Some(&token))
-            .await
-            .map_err(classify);
-    };
     tracing::debug!(target: "authed::request", "401 from the API; refreshing the token and replaying once");
     client.inner.tokens.invalidate(&token);
     let fresh = client
@@ -160,17 +139,19 @@ async fn send_authenticated(
         .current()
         .await
         .map_err(Failure::fatal)?;
-    let response = send(client, replay, Some(&fresh))
+    let response = send(client, request, Some(&fresh))
         .await
         .map_err(&classify)?;
-    check_status(client, &method, response, Some(&fresh))
+    check_status(client, method, response, Some(&fresh))
         .await
         .map_err(classify)
 }
 
+/// Sends `request` once. The URL and headers are copied into reqwest's request; a bytes body
+/// is shared, a streaming body is taken.
 async fn send(
     client: &Client,
-    request: Request,
+    request: &Request,
     token: Option<&AccessToken>,
 ) -> Result<reqwest::Response> {
     let mut builder = client
@@ -180,13 +161,18 @@ async fn send(
     if !client.inner.default_headers.is_empty() {
         builder = builder.headers(client.inner.default_headers.clone());
     }
-    builder = builder.headers(request.headers);
+    builder = builder.headers(request.headers.clone());
     if let Some(token) = token {
         builder = builder.header(header::AUTHORIZATION, token.header_value()?);
     }
-    match request.body {
-        Some(Body::Bytes(bytes)) => builder = builder.body(bytes),
-        Some(Body::Stream(stream)) => builder = builder.body(stream),
+    match &request.body {
+        Some(Body::Bytes(bytes)) => builder = builder.body(bytes.clone()),
+        Some(Body::Stream(stream)) => {
+            let stream = stream.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let stream = stream
+                .ok_or_else(|| Error::config("a streaming request body cannot be sent twice"))?;
+            builder = builder.body(stream);
+        }
         None => {}
     }
     if let Some(timeout) = request.timeout {

@@ -370,6 +370,32 @@ async fn a_second_401_is_an_unauthorized_error() {
 }
 
 #[tokio::test]
+async fn a_streaming_body_is_sent_once_and_its_401_returned() {
+    let issuer = TokenIssuer::new(3600);
+    let server = MockServer::start().await;
+    issuer.mount(&server).await;
+    Mock::given(method("PUT"))
+        .and(path("/upload"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&server)
+        .await;
+    let client = builder(&server).build().unwrap();
+
+    let err = client
+        .put("/upload")
+        .body_stream(reqwest::Body::from("one-shot chunk"))
+        .send::<Value>()
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Unauthorized);
+    let uploads = received(&server, "/upload").await;
+    assert_eq!(uploads.len(), 1, "a stream cannot be replayed");
+    assert_eq!(uploads[0].body, b"one-shot chunk");
+    assert_eq!(issuer.issued(), 1, "no refresh for a replay that cannot happen");
+}
+
+#[tokio::test]
 async fn a_late_401_for_an_old_token_does_not_discard_a_newer_one() {
     let issuer = TokenIssuer::new(60);
     let server = MockServer::start().await;
