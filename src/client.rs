@@ -214,14 +214,8 @@ impl RequestBuilder {
             Ok(q) => q,
             Err(e) => return self.fail(Error::config("invalid query parameters").with_source(e)),
         };
-        if let Ok(url) = &mut self.url
-            && !encoded.is_empty()
-        {
-            let joined = match url.query() {
-                Some(existing) if !existing.is_empty() => format!("{existing}&{encoded}"),
-                _ => encoded,
-            };
-            url.set_query(Some(&joined));
+        if let Ok(url) = &mut self.url {
+            append_query(url, &encoded);
         }
         self
     }
@@ -357,6 +351,18 @@ impl RequestBuilder {
         };
         transport::execute(&self.client, request, self.retry_policy.as_ref()).await
     }
+}
+
+/// Appends an already encoded query string to the URL's own query, if any.
+pub(crate) fn append_query(url: &mut Url, encoded: &str) {
+    if encoded.is_empty() {
+        return;
+    }
+    let joined = match url.query() {
+        Some(existing) if !existing.is_empty() => format!("{existing}&{encoded}"),
+        _ => encoded.to_owned(),
+    };
+    url.set_query(Some(&joined));
 }
 
 /// Decodes a JSON body into `T`; empty bodies decode as `null`.

@@ -392,7 +392,11 @@ async fn a_streaming_body_is_sent_once_and_its_401_returned() {
     let uploads = received(&server, "/upload").await;
     assert_eq!(uploads.len(), 1, "a stream cannot be replayed");
     assert_eq!(uploads[0].body, b"one-shot chunk");
-    assert_eq!(issuer.issued(), 1, "no refresh for a replay that cannot happen");
+    assert_eq!(
+        issuer.issued(),
+        1,
+        "no refresh for a replay that cannot happen"
+    );
 }
 
 #[tokio::test]

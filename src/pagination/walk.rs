@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{
     MAX_EMPTY_PAGES, Marker, Page, PageRequest, PageResponse, Pagination, Paginator, Position,
 };
-use crate::{Client, Error, ErrorKind, Result};
+use crate::{Client, Error, ErrorKind, Result, client::append_query};
 
 /// The pages of a listing, fetched one at a time when polled.
 pub(super) fn pages<T>(
@@ -116,14 +116,7 @@ impl Walk {
             wanted: remaining.map(|r| r.saturating_add(at.skip)),
         };
         let mut url = self.client.url(&self.path)?;
-        let query = self.query.as_ref().map_err(Clone::clone)?;
-        if !query.is_empty() {
-            let joined = url
-                .query()
-                .filter(|q| !q.is_empty())
-                .map_or_else(|| query.clone(), |q| format!("{q}&{query}"));
-            url.set_query(Some(&joined));
-        }
+        append_query(&mut url, self.query.as_ref().map_err(Clone::clone)?);
         pagination.strategy.prepare(&request, &mut url)?;
         if at.marker != Marker::Start && !self.client.is_api_origin(&url) {
             return Err(pagination_error(format!(
