@@ -19,10 +19,7 @@
 //!   (`invalid_grant`) is remembered: the client stops presenting a dead refresh token.
 
 use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -59,7 +56,6 @@ struct CacheInner {
     store: Arc<dyn RefreshTokenStore>,
     fetch: Fetch,
     clock: Arc<dyn Clock>,
-    generation: AtomicU64,
     /// The last store failure, for [`crate::Client::store_error`].
     store_error: Mutex<Option<Error>>,
 }
@@ -68,6 +64,8 @@ struct CacheInner {
 struct State {
     token: Option<Arc<AccessToken>>,
     in_flight: Option<(u64, RefreshFuture)>,
+    /// Refreshes started so far; numbers each refresh and the token it mints.
+    refreshes: u64,
     /// After a failed refresh: no early refresh before this time.
     paused_until: Option<Instant>,
     /// A failure no retry can fix (`invalid_grant`): returned instead of refreshing again.
@@ -98,7 +96,6 @@ impl TokenCache {
                 store,
                 fetch,
                 clock,
-                generation: AtomicU64::new(0),
                 store_error: Mutex::new(None),
             }),
         }
@@ -172,7 +169,8 @@ impl CacheInner {
 
     /// Spawns the refresh task and records it as the one in flight. Called with the state lock.
     fn start_refresh(self: &Arc<Self>, state: &mut State, reason: &'static str) -> RefreshFuture {
-        let id = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        state.refreshes += 1;
+        let id = state.refreshes;
         let this = self.clone();
         let span =
             tracing::info_span!(target: "authed::auth", "token_refresh", reason, generation = id);
