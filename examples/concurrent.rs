@@ -22,6 +22,7 @@
 //!
 //! Environment variables: none; it always runs against the embedded mock API.
 
+use authed::widgets::WidgetsExt;
 use std::time::{Duration, Instant};
 
 use authed::{Client, mock::MockApi};

@@ -27,6 +27,7 @@
 //!   `AUTHED_TOKEN_URL`, `AUTHED_REFRESH_TOKEN`, `AUTHED_CLIENT_ID`, `AUTHED_CLIENT_SECRET`,
 //!   `AUTHED_SCOPE`).
 
+use authed::widgets::WidgetsExt;
 use std::{
     collections::HashSet,
     io::IsTerminal,
@@ -124,6 +125,7 @@ async fn run(
         .widgets()
         .list()
         .page_size(args.page_size)
+        .paginator()
         .prefetch(1)
         .resume_from(start);
     let mut pages = pin!(list.pages());

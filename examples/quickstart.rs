@@ -17,6 +17,7 @@
 //!   optional `AUTHED_CLIENT_ID`, `AUTHED_CLIENT_SECRET`, `AUTHED_SCOPE`.
 //! - `RUST_LOG=authed=debug` shows the client's own log lines (never a token).
 
+use authed::widgets::WidgetsExt;
 use std::{
     pin::pin,
     time::{Duration, Instant},

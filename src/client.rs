@@ -1,30 +1,30 @@
 //! [`Client`], [`ClientBuilder`] and [`RequestBuilder`].
 
-use std::{sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use reqwest::{
     Method,
     header::{HeaderMap, HeaderName, HeaderValue},
 };
+use secrecy::ExposeSecret;
 use serde::{Serialize, de::DeserializeOwned};
 use url::Url;
 
 use crate::{
-    ClientAuth, ClientSecret, Config, Error, Pagination, Paginator, RefreshToken, Result,
+    ClientSecret, Error, Pagination, Paginator, RefreshToken, Result,
     auth::{
-        AccessToken, Clock, SystemClock,
+        AccessToken, ClientAuth, DEFAULT_TOKEN_LIFETIME, GrantType, TokenEndpoint, TokenSource,
         cache::TokenCache,
-        refresh::Grant,
-        store::{MemoryStore, RefreshTokenStore},
+        grant::{client_credentials::ClientCredentials, refresh_token::RefreshTokenGrant},
+        redact::Redactor,
+        store::{FileStore, MemoryStore, RefreshTokenStore},
     },
-    config::parse_url,
+    clock::{Clock, SystemClock},
+    config::{Config, TokenStoreConfig},
+    origin::{parse_url, resolve},
     retry::{self, Policy, RateLimit},
-    transport,
+    transport::{self, Shared},
 };
-
-/// Lifetime assumed for an access token whose response has no `expires_in` and which is not
-/// a JWT with an `exp` claim.
-pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 /// An API client that authenticates every request with a fresh bearer token.
 ///
@@ -40,23 +40,11 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Arc<Shared>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) http: reqwest::Client,
-    /// Always ends with `/`, so that relative paths join under it.
-    pub(crate) base_url: Url,
-    pub(crate) tokens: TokenCache,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) default_headers: HeaderMap,
-    pub(crate) retry_policy: Policy,
-    /// Cooldown, last rate-limit values and retry budget, shared by every request.
-    pub(crate) retry: retry::ClientState,
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("base_url", &self.inner.base_url.as_str())
             .field("tokens", &self.inner.tokens)
@@ -113,6 +101,12 @@ impl Client {
         self.request(Method::DELETE, path)
     }
 
+    /// The grant that mints this client's tokens (`refresh_token`, `client_credentials`, or a
+    /// custom [`TokenSource`]'s name).
+    pub fn grant(&self) -> &str {
+        self.inner.tokens.grant()
+    }
+
     /// Starts a request with any method.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         RequestBuilder {
@@ -143,22 +137,15 @@ impl Client {
         Paginator::new(self.clone(), path, pagination)
     }
 
-    /// Resolves `path` against the base URL.
+    /// Resolves `path` against the base URL: a relative path stays on the API origin; an
+    /// absolute URL follows the https rule.
     pub(crate) fn url(&self, path: &str) -> Result<Url> {
-        if path.starts_with("https://") || path.starts_with("http://") {
-            return parse_url(path, "request URL");
-        }
-        self.inner
-            .base_url
-            .join(path.trim_start_matches('/'))
-            .map_err(|e| {
-                Error::config(format!("{path:?} is not a valid request path")).with_source(e)
-            })
+        resolve(&self.inner.base_url, path)
     }
 
     /// Whether requests to `url` carry the access token: only those to the base URL's origin.
     pub(crate) fn is_api_origin(&self, url: &Url) -> bool {
-        url.origin() == self.inner.base_url.origin()
+        self.inner.is_api_origin(url)
     }
 
     /// A currently valid access token, refreshing it if needed.
@@ -169,11 +156,14 @@ impl Client {
         self.inner.tokens.current().await
     }
 
-    /// The last failure of the [`RefreshTokenStore`] to save a rotated refresh token, if the
-    /// latest save failed. The client keeps working on the in-memory token meanwhile, but the
-    /// token would be lost on restart.
+    /// The last failure of the [`RefreshTokenStore`], if the latest call to it failed (a
+    /// rotated token that could not be saved is kept in memory and saved again next time).
     pub fn store_error(&self) -> Option<Error> {
-        self.inner.tokens.store_error()
+        self.inner
+            .store_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The rate-limit values the API last reported (`RateLimit`, `X-RateLimit-*` headers), e.g.
@@ -349,7 +339,7 @@ impl RequestBuilder {
             body: self.body,
             timeout: self.timeout,
         };
-        transport::execute(&self.client, request, self.retry_policy.as_ref()).await
+        transport::execute(&self.client.inner, request, self.retry_policy.as_ref()).await
     }
 }
 
@@ -396,16 +386,19 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], method: &Method, path: &
 /// # Ok(()) }
 /// ```
 #[must_use]
-#[derive(Debug)]
 pub struct ClientBuilder {
     base_url: Option<String>,
     token_url: Option<String>,
+    grant: GrantType,
     refresh_token: Option<RefreshToken>,
     client_id: Option<String>,
     client_secret: Option<ClientSecret>,
     client_auth: ClientAuth,
     scope: Option<String>,
+    token_params: Vec<(String, String)>,
+    token_source: Option<Arc<dyn TokenSource>>,
     store: Option<Arc<dyn RefreshTokenStore>>,
+    store_timeout: Duration,
     clock: Arc<dyn Clock>,
     default_lifetime: Duration,
     timeout: Option<Duration>,
@@ -416,6 +409,25 @@ pub struct ClientBuilder {
     retry_budget: retry::Budget,
     wait_for_quota_reset: bool,
     pool_idle_timeout: Option<Duration>,
+    configure_http: Option<HttpHook>,
+    error: Option<Error>,
+}
+
+type HttpHook = Box<dyn FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send>;
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("token_url", &self.token_url)
+            .field("grant", &self.grant)
+            .field("refresh_token", &self.refresh_token)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("token_source", &self.token_source)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ClientBuilder {
@@ -424,18 +436,29 @@ impl Default for ClientBuilder {
     }
 }
 
+impl Config {
+    /// A [`ClientBuilder`] preset with this configuration, to adjust before building.
+    pub fn into_builder(self) -> ClientBuilder {
+        ClientBuilder::from_config(self)
+    }
+}
+
 impl ClientBuilder {
-    /// An empty builder; `base_url`, `token_url` and `refresh_token` are required.
+    /// An empty builder; `base_url`, `token_url` and the grant's credentials are required.
     pub fn new() -> Self {
         Self {
             base_url: None,
             token_url: None,
+            grant: GrantType::default(),
             refresh_token: None,
             client_id: None,
             client_secret: None,
             client_auth: ClientAuth::Auto,
             scope: None,
+            token_params: Vec::new(),
+            token_source: None,
             store: None,
+            store_timeout: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
             default_lifetime: DEFAULT_TOKEN_LIFETIME,
             timeout: Some(Duration::from_secs(30)),
@@ -446,7 +469,44 @@ impl ClientBuilder {
             retry_budget: retry::Budget::default(),
             wait_for_quota_reset: true,
             pool_idle_timeout: Some(Duration::from_secs(90)),
+            configure_http: None,
+            error: None,
         }
+    }
+
+    /// A builder preset with `config` (what [`Config::from_env`] read).
+    pub fn from_config(config: Config) -> Self {
+        let mut builder = ClientBuilder::new()
+            .base_url(config.base_url.as_str())
+            .token_url(config.token_url.as_str())
+            .grant(config.grant);
+        if let Some(token) = config.refresh_token {
+            builder = builder.refresh_token(token);
+        }
+        if let Some(id) = config.client_id {
+            builder = builder.client_id(id);
+        }
+        if let Some(secret) = config.client_secret {
+            builder = builder.client_secret(secret);
+        }
+        if let Some(scope) = config.scope {
+            builder = builder.scope(scope);
+        }
+        match config.token_store {
+            TokenStoreConfig::Memory => builder,
+            TokenStoreConfig::File(path) => {
+                let store = FileStore::new(path);
+                match store.check() {
+                    Ok(()) => builder.token_store(store),
+                    Err(e) => builder.fail(e),
+                }
+            }
+        }
+    }
+
+    fn fail(mut self, error: Error) -> Self {
+        self.error.get_or_insert(error);
+        self
     }
 
     /// The API base URL. Request paths are joined under it: with
@@ -462,7 +522,16 @@ impl ClientBuilder {
         self
     }
 
-    /// The refresh token.
+    /// The grant that mints access tokens (default [`GrantType::RefreshToken`]).
+    /// [`GrantType::ClientCredentials`] needs [`client_id`](Self::client_id) and
+    /// [`client_secret`](Self::client_secret), and no refresh token.
+    pub fn grant(mut self, grant: GrantType) -> Self {
+        self.grant = grant;
+        self
+    }
+
+    /// The refresh token (the `refresh_token` grant). If it differs from the one the token store
+    /// was seeded from, it is a new login and replaces the stored one; see [`crate::auth::store`].
     pub fn refresh_token(mut self, token: impl Into<RefreshToken>) -> Self {
         self.refresh_token = Some(token.into());
         self
@@ -487,16 +556,43 @@ impl ClientBuilder {
         self
     }
 
-    /// Space-separated scopes to request on refresh.
+    /// Space-separated scopes to request.
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
         self
     }
 
-    /// Where rotated refresh tokens are persisted (default: memory only).
-    /// A token the store already holds wins over the configured one.
-    pub fn refresh_token_store(mut self, store: impl RefreshTokenStore) -> Self {
+    /// An extra parameter of every token request: `audience`, `resource` (RFC 8707; repeat it
+    /// for several), or any name and value your authorization server wants.
+    pub fn token_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.token_params.push((name.into(), value.into()));
+        self
+    }
+
+    /// Mints access tokens with your own [`TokenSource`] instead of a built-in grant; the
+    /// token URL, grant and credentials are then not needed. The client's cache keeps single
+    /// flight, the refresh window and the 401 handling for it.
+    pub fn token_source(mut self, source: impl TokenSource) -> Self {
+        self.token_source = Some(Arc::new(source));
+        self
+    }
+
+    /// Where the refresh token is kept (default: memory only); see [`crate::auth::store`].
+    pub fn token_store(mut self, store: impl RefreshTokenStore) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Alias of [`token_store`](Self::token_store), the name `authed` 0.1 used.
+    pub fn refresh_token_store(self, store: impl RefreshTokenStore) -> Self {
+        self.token_store(store)
+    }
+
+    /// The longest any call to the token store may take (default 10 s); a store that does not
+    /// answer in time fails the refresh with [`ErrorKind::Store`](crate::ErrorKind::Store)
+    /// instead of hanging every request.
+    pub fn token_store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
         self
     }
 
@@ -513,7 +609,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Timeout of each attempt (default 30 s); `None` for no timeout.
+    /// Time budget of each attempt (default 30 s), **the wait for an access token included**;
+    /// `None` for no timeout.
     pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.timeout = timeout.into();
         self
@@ -531,7 +628,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Headers sent with every API request (not with token requests).
+    /// Headers sent with every request **to the API origin** (never to other hosts, nor with
+    /// token requests).
     pub fn default_headers(mut self, headers: HeaderMap) -> Self {
         self.default_headers.extend(headers);
         self
@@ -565,11 +663,42 @@ impl ClientBuilder {
         self
     }
 
+    /// Configures the HTTP stack: `configure` receives the `reqwest::ClientBuilder` (with the
+    /// user agent, timeouts and pool settings above already applied) for a proxy, root
+    /// certificates, a client identity (mTLS), HTTP/2 options, a local address...
+    ///
+    /// **`authed`'s redirect rules are applied on top** and cannot be turned off here: redirects
+    /// are followed by the client itself, the token and default headers never leave the API
+    /// origin, https→http is refused, token requests never follow redirects.
+    ///
+    /// ```no_run
+    /// # fn run(ca_pem: &[u8]) -> authed::Result<()> {
+    /// let ca = reqwest::Certificate::from_pem(ca_pem).expect("a PEM certificate");
+    /// let client = authed::Config::from_env()?
+    ///     .into_builder()
+    ///     .configure_http(move |http| {
+    ///         http.add_root_certificate(ca)
+    ///             .proxy(reqwest::Proxy::https("http://proxy.corp.example:3128").expect("proxy URL"))
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn configure_http(
+        mut self,
+        configure: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + 'static,
+    ) -> Self {
+        self.configure_http = Some(Box::new(configure));
+        self
+    }
+
     /// Checks the configuration and builds the client.
     ///
     /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) on a missing or invalid URL,
-    /// plain `http://` to a non-loopback host, or no refresh token.
+    /// plain `http://` to a non-loopback host, missing or empty credentials for the grant.
     pub fn build(self) -> Result<Client> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
         let required = |v: Option<String>, what: &str| {
             v.ok_or_else(|| Error::config(format!("the {what} is not set")))
         };
@@ -579,56 +708,103 @@ impl ClientBuilder {
         }
         base_url.set_query(None);
         base_url.set_fragment(None);
-        let token_url = parse_url(&required(self.token_url, "token URL")?, "token URL")?;
 
-        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
-        let refresh_token = match store.load()? {
-            Some(stored) => stored,
-            None => self.refresh_token.ok_or_else(|| {
-                Error::config("the refresh token is not set (and the token store holds none)")
-            })?,
-        };
         let user_agent = HeaderValue::try_from(self.user_agent)
             .map_err(|e| Error::config("invalid user agent").with_source(e))?;
-
         let mut http = reqwest::Client::builder()
             .user_agent(user_agent)
-            .pool_idle_timeout(self.pool_idle_timeout)
-            .redirect(transport::redirect_policy(token_url.clone()));
-        if let Some(timeout) = self.timeout {
-            http = http.timeout(timeout);
-        }
+            .pool_idle_timeout(self.pool_idle_timeout);
         if let Some(timeout) = self.connect_timeout {
             http = http.connect_timeout(timeout);
         }
+        if let Some(configure) = self.configure_http {
+            http = configure(http);
+        }
+        // Redirects are followed by the send path, which applies the origin rules.
         let http = http
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
 
-        let grant = Arc::new(Grant {
-            token_url,
-            client_id: self.client_id,
-            client_secret: self.client_secret,
-            client_auth: self.client_auth,
-            scope: self.scope,
-            default_lifetime: self.default_lifetime,
-        });
-        let fetch = transport::token_fetcher(
-            http.clone(),
-            grant,
-            self.clock.clone(),
-            self.retry_policy.clone(),
-        );
-        let tokens = TokenCache::new(refresh_token, store, fetch, self.clock.clone());
+        let redactor = Redactor::default();
+        let store_error = Arc::default();
+        let source: Arc<dyn TokenSource> = match self.token_source {
+            Some(source) => source,
+            None => {
+                let token_url = parse_url(&required(self.token_url, "token URL")?, "token URL")?;
+                if let Some(secret) = &self.client_secret
+                    && secret.expose_secret().trim().is_empty()
+                {
+                    return Err(Error::config("the client secret is empty"));
+                }
+                let endpoint = TokenEndpoint::new(
+                    token_url,
+                    http.clone(),
+                    self.clock.clone(),
+                    self.retry_policy.clone(),
+                    self.timeout,
+                )
+                .with_client(
+                    self.client_id.clone(),
+                    self.client_secret.clone(),
+                    self.client_auth,
+                );
+                endpoint
+                    .credential_secrets()
+                    .iter()
+                    .for_each(|s| redactor.add(s));
+                match self.grant {
+                    GrantType::ClientCredentials => {
+                        if self.client_id.is_none() || self.client_secret.is_none() {
+                            return Err(Error::config(
+                                "the client_credentials grant needs a client id and a client secret",
+                            ));
+                        }
+                        Arc::new(ClientCredentials {
+                            endpoint,
+                            scope: self.scope,
+                            params: self.token_params,
+                        })
+                    }
+                    GrantType::RefreshToken => {
+                        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+                        match &self.refresh_token {
+                            Some(t) if t.expose_secret().trim().is_empty() => {
+                                return Err(Error::config("the refresh token is empty"));
+                            }
+                            None if !store.is_persistent() => {
+                                return Err(Error::config("the refresh token is not set"));
+                            }
+                            _ => {}
+                        }
+                        let mut grant = RefreshTokenGrant::new(
+                            endpoint,
+                            self.refresh_token,
+                            store,
+                            self.scope,
+                            self.token_params,
+                            self.store_timeout,
+                            redactor.clone(),
+                        );
+                        grant.store_error = Arc::clone(&store_error);
+                        Arc::new(grant)
+                    }
+                }
+            }
+        };
+        let tokens = TokenCache::new(source, self.clock.clone(), self.default_lifetime);
         Ok(Client {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Shared {
                 http,
                 base_url,
                 tokens,
                 clock: self.clock,
                 default_headers: self.default_headers,
+                timeout: self.timeout,
                 retry_policy: self.retry_policy,
                 retry: retry::ClientState::new(self.retry_budget, self.wait_for_quota_reset),
+                redactor,
+                store_error,
             }),
         })
     }

@@ -1,4 +1,5 @@
-//! Configuration: where the API and the token endpoint are, and the credentials.
+//! Configuration from the environment: where the API and the token endpoint are, which grant,
+//! the credentials, and where the refresh token is kept.
 //!
 //! [`Config::from_env`] reads the variables below (prefix `AUTHED`); [`Config::from_env_prefixed`]
 //! reads the same names under another prefix (`ACME_BASE_URL`, ...).
@@ -7,10 +8,12 @@
 //! |---|---|---|
 //! | `<P>_BASE_URL` | yes | the API's base URL, e.g. `https://api.example.com/v1/` |
 //! | `<P>_TOKEN_URL` | yes | the OAuth 2.0 token endpoint |
-//! | `<P>_REFRESH_TOKEN` | yes | the refresh token (the one secret the user keeps) |
-//! | `<P>_CLIENT_ID` | no | the OAuth client id |
-//! | `<P>_CLIENT_SECRET` | no | the client secret of a confidential client |
-//! | `<P>_SCOPE` | no | space-separated scopes to ask for on refresh |
+//! | `<P>_GRANT` | no | `refresh_token` (default) or `client_credentials` |
+//! | `<P>_REFRESH_TOKEN` | with `refresh_token`, unless the token store holds one | the refresh token |
+//! | `<P>_CLIENT_ID` | with `client_credentials` | the OAuth client id |
+//! | `<P>_CLIENT_SECRET` | with `client_credentials` | the client secret of a confidential client |
+//! | `<P>_SCOPE` | no | space-separated scopes to ask for |
+//! | `<P>_TOKEN_STORE` | no | `memory` (default), `file:PATH` or `file:///abs/path` |
 //!
 //! A missing or empty required variable is a [`Config`](crate::ErrorKind::Config) error that
 //! names the variable and never shows its value. An empty optional variable counts as unset.
@@ -18,11 +21,16 @@
 //! **Plain `http://` is refused** for both URLs unless the host is loopback (`127.0.0.0/8`,
 //! `::1`, `localhost`), so tokens never cross a network in clear text while local mocks work.
 
-use std::{env, net::IpAddr};
+use std::{fmt, path::PathBuf, str::FromStr};
 
-use url::{Host, Url};
+use url::Url;
 
-use crate::{ClientBuilder, ClientSecret, Error, RefreshToken, Result};
+use crate::{
+    ClientSecret, Error, RefreshToken, Result,
+    auth::GrantType,
+    env::{optional_var, required_var},
+    origin::parse_url,
+};
 
 /// The default environment variable prefix.
 pub const DEFAULT_ENV_PREFIX: &str = "AUTHED";
@@ -30,6 +38,8 @@ pub const DEFAULT_ENV_PREFIX: &str = "AUTHED";
 pub const ENV_BASE_URL: &str = "BASE_URL";
 /// Suffix of the variable holding the token endpoint URL.
 pub const ENV_TOKEN_URL: &str = "TOKEN_URL";
+/// Suffix of the variable naming the grant (`refresh_token` or `client_credentials`).
+pub const ENV_GRANT: &str = "GRANT";
 /// Suffix of the variable holding the refresh token.
 pub const ENV_REFRESH_TOKEN: &str = "REFRESH_TOKEN";
 /// Suffix of the variable holding the client id.
@@ -38,30 +48,57 @@ pub const ENV_CLIENT_ID: &str = "CLIENT_ID";
 pub const ENV_CLIENT_SECRET: &str = "CLIENT_SECRET";
 /// Suffix of the variable holding the scopes.
 pub const ENV_SCOPE: &str = "SCOPE";
+/// Suffix of the variable selecting the token store.
+pub const ENV_TOKEN_STORE: &str = "TOKEN_STORE";
 
-/// How the client authenticates itself to the token endpoint (RFC 6749 §2.3).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Where the refresh token is kept (`<P>_TOKEN_STORE`); see [`crate::auth::store`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ClientAuth {
-    /// `client_secret_basic` when a client secret is configured, else [`ClientAuth::None`].
+pub enum TokenStoreConfig {
+    /// `memory`: in this process only (the default).
     #[default]
-    Auto,
-    /// HTTP Basic with the form-urlencoded client id and secret (RFC 6749 §2.3.1).
-    Basic,
-    /// `client_id` and `client_secret` in the request body.
-    Post,
-    /// A public client: only `client_id` (if any) in the body.
-    None,
+    Memory,
+    /// `file:PATH` or `file:///abs/path`: a [`FileStore`](crate::FileStore), shared safely by the
+    /// processes of one host.
+    File(PathBuf),
 }
 
-impl ClientAuth {
-    /// The method actually used: `Auto` resolved by whether a client secret is configured.
-    pub(crate) fn resolve(self, has_secret: bool) -> ClientAuth {
-        match self {
-            ClientAuth::Auto if has_secret => ClientAuth::Basic,
-            ClientAuth::Auto => ClientAuth::None,
-            other => other,
+impl FromStr for TokenStoreConfig {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("memory") {
+            return Ok(TokenStoreConfig::Memory);
         }
+        if let Some(rest) = s.strip_prefix("file:") {
+            let path = match rest.strip_prefix("//") {
+                Some(_) => Url::parse(s)
+                    .ok()
+                    .filter(|u| u.host_str().is_none_or(str::is_empty))
+                    .and_then(|u| u.to_file_path().ok())
+                    .ok_or_else(|| {
+                        Error::config("a file:// token store must be an absolute path: file:///dir/token.json")
+                    })?,
+                None => PathBuf::from(rest),
+            };
+            if path.as_os_str().is_empty() {
+                return Err(Error::config(
+                    "the file token store has no path: file:/dir/token.json",
+                ));
+            }
+            return Ok(TokenStoreConfig::File(path));
+        }
+        let scheme = s.split(':').next().unwrap_or("");
+        if scheme.eq_ignore_ascii_case("redis") || scheme.eq_ignore_ascii_case("rediss") {
+            return Err(Error::config(
+                "a redis:// token store needs the `redis` feature of authed",
+            ));
+        }
+        Err(Error::config(format!(
+            "unknown token store {:?}: expected memory, file:PATH or file:///abs/path",
+            scheme.chars().take(20).collect::<String>()
+        )))
     }
 }
 
@@ -69,26 +106,44 @@ impl ClientAuth {
 ///
 /// Turn it into a client with [`Config::into_builder`] (to adjust it) or
 /// [`Client::from_env`](crate::Client::from_env).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
     /// The API base URL.
     pub base_url: Url,
     /// The token endpoint.
     pub token_url: Url,
-    /// The refresh token.
-    pub refresh_token: RefreshToken,
+    /// The grant that mints access tokens.
+    pub grant: GrantType,
+    /// The refresh token, if configured (the `refresh_token` grant).
+    pub refresh_token: Option<RefreshToken>,
     /// The client id, if any.
     pub client_id: Option<String>,
     /// The client secret, if any.
     pub client_secret: Option<ClientSecret>,
     /// The scopes to request, if any.
     pub scope: Option<String>,
+    /// Where the refresh token is kept.
+    pub token_store: TokenStoreConfig,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("base_url", &self.base_url.as_str())
+            .field("token_url", &self.token_url.as_str())
+            .field("grant", &self.grant)
+            .field("refresh_token", &self.refresh_token)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("scope", &self.scope)
+            .field("token_store", &self.token_store)
+            .finish()
+    }
 }
 
 impl Config {
-    /// Reads `AUTHED_BASE_URL`, `AUTHED_TOKEN_URL`, `AUTHED_REFRESH_TOKEN` and the optional
-    /// `AUTHED_CLIENT_ID`, `AUTHED_CLIENT_SECRET`, `AUTHED_SCOPE`.
+    /// Reads the `AUTHED_*` variables (see the [module docs](self)).
     pub fn from_env() -> Result<Self> {
         Self::from_env_prefixed(DEFAULT_ENV_PREFIX)
     }
@@ -100,94 +155,52 @@ impl Config {
             let var = name(suffix);
             parse_url(&required_var(&var)?, &var)
         };
+        let base_url = url(ENV_BASE_URL)?;
+        let token_url = url(ENV_TOKEN_URL)?;
+        let named = |var: String| {
+            move |e: Error| {
+                let message = format!("{var}: {e}");
+                e.with_message(message)
+            }
+        };
+        let grant = match optional_var(&name(ENV_GRANT))? {
+            Some(g) => g.parse().map_err(named(name(ENV_GRANT)))?,
+            None => GrantType::default(),
+        };
+        let token_store = match optional_var(&name(ENV_TOKEN_STORE))? {
+            Some(s) => s.parse().map_err(named(name(ENV_TOKEN_STORE)))?,
+            None => TokenStoreConfig::default(),
+        };
+        let (refresh_token, client_id, client_secret) = match grant {
+            GrantType::ClientCredentials => (
+                None,
+                Some(required_var(&name(ENV_CLIENT_ID))?),
+                Some(ClientSecret::from_env(&name(ENV_CLIENT_SECRET))?),
+            ),
+            _ => {
+                let var = name(ENV_REFRESH_TOKEN);
+                let refresh_token = match token_store {
+                    // The store may hold the token (written by a login, or rotated).
+                    TokenStoreConfig::File(_) => optional_var(&var)?.map(RefreshToken::new),
+                    _ => Some(RefreshToken::from_env(&var)?),
+                };
+                (
+                    refresh_token,
+                    optional_var(&name(ENV_CLIENT_ID))?,
+                    optional_var(&name(ENV_CLIENT_SECRET))?.map(ClientSecret::new),
+                )
+            }
+        };
         Ok(Config {
-            base_url: url(ENV_BASE_URL)?,
-            token_url: url(ENV_TOKEN_URL)?,
-            refresh_token: RefreshToken::from_env(&name(ENV_REFRESH_TOKEN))?,
-            client_id: optional_var(&name(ENV_CLIENT_ID))?,
-            client_secret: optional_var(&name(ENV_CLIENT_SECRET))?.map(ClientSecret::new),
+            base_url,
+            token_url,
+            grant,
+            refresh_token,
+            client_id,
+            client_secret,
             scope: optional_var(&name(ENV_SCOPE))?,
+            token_store,
         })
-    }
-
-    /// A [`ClientBuilder`] preset with this configuration, to adjust before building.
-    pub fn into_builder(self) -> ClientBuilder {
-        let mut builder = ClientBuilder::new()
-            .base_url(self.base_url.as_str())
-            .token_url(self.token_url.as_str())
-            .refresh_token(self.refresh_token);
-        if let Some(id) = self.client_id {
-            builder = builder.client_id(id);
-        }
-        if let Some(secret) = self.client_secret {
-            builder = builder.client_secret(secret);
-        }
-        if let Some(scope) = self.scope {
-            builder = builder.scope(scope);
-        }
-        builder
-    }
-}
-
-/// Reads a required variable: missing, empty or not UTF-8 is an error naming it.
-pub(crate) fn required_var(name: &str) -> Result<String> {
-    optional_var(name)?.ok_or_else(|| {
-        Error::config(format!(
-            "environment variable {name} is not set (or is empty)"
-        ))
-    })
-}
-
-/// Reads an optional variable: missing or empty is `None`, not UTF-8 is an error naming it.
-fn optional_var(name: &str) -> Result<Option<String>> {
-    match env::var(name) {
-        Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => Ok(Some(v.trim().to_owned())),
-        Err(env::VarError::NotPresent) => Ok(None),
-        Err(env::VarError::NotUnicode(_)) => Err(Error::config(format!(
-            "environment variable {name} is not valid UTF-8"
-        ))),
-    }
-}
-
-/// Parses and checks a URL: `https`, or `http` to a loopback host.
-pub(crate) fn parse_url(input: &str, what: &str) -> Result<Url> {
-    let url = Url::parse(input.trim())
-        .map_err(|e| Error::config(format!("{what} is not a valid URL")).with_source(e))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback(&url) => {}
-        "http" => {
-            return Err(Error::config(format!(
-                "{what} uses plain http:// to a non-loopback host ({}); tokens must only travel over https",
-                url.host_str().unwrap_or("")
-            )));
-        }
-        other => {
-            return Err(Error::config(format!(
-                "{what} must be an https:// URL, not {other}:"
-            )));
-        }
-    }
-    if url.host().is_none() {
-        return Err(Error::config(format!("{what} has no host")));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        // Credentials in a URL end up in logs and error messages.
-        return Err(Error::config(format!(
-            "{what} must not contain credentials"
-        )));
-    }
-    Ok(url)
-}
-
-/// Whether the URL's host is `localhost`, in `127.0.0.0/8` or `::1`.
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
     }
 }
 
@@ -196,34 +209,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn https_and_loopback_http_are_accepted() {
-        for ok in [
-            "https://api.example.com",
-            "http://127.0.0.1:8080/v1/",
-            "http://127.3.4.5",
-            "http://[::1]:9000",
-            "http://localhost:1234",
-            "http://LOCALHOST",
-        ] {
-            parse_url(ok, "base URL").unwrap_or_else(|e| panic!("{ok}: {e}"));
-        }
-    }
-
-    #[test]
-    fn plain_http_to_public_hosts_and_odd_schemes_are_refused() {
+    fn token_store_specs_parse_or_fail_clearly() {
+        assert_eq!(
+            "memory".parse::<TokenStoreConfig>().unwrap(),
+            TokenStoreConfig::Memory
+        );
+        assert_eq!(
+            "file:/var/lib/app/token.json"
+                .parse::<TokenStoreConfig>()
+                .unwrap(),
+            TokenStoreConfig::File("/var/lib/app/token.json".into())
+        );
+        assert_eq!(
+            "file:relative/token".parse::<TokenStoreConfig>().unwrap(),
+            TokenStoreConfig::File("relative/token".into())
+        );
+        assert_eq!(
+            "file:///abs/token.json"
+                .parse::<TokenStoreConfig>()
+                .unwrap(),
+            TokenStoreConfig::File("/abs/token.json".into())
+        );
         for (bad, expect) in [
-            ("http://api.example.com", "plain http://"),
-            ("http://10.0.0.1", "plain http://"),
-            ("http://localhost.evil.com", "plain http://"),
-            ("ftp://example.com", "must be an https:// URL"),
-            ("not a url", "not a valid URL"),
-            (
-                "https://user:pw@example.com",
-                "must not contain credentials",
-            ),
+            ("s3://bucket/key", "unknown token store"),
+            ("file:", "has no path"),
+            ("file://host/x", "absolute path"),
+            ("redis://127.0.0.1/0", "`redis` feature"),
         ] {
-            let err = parse_url(bad, "base URL").unwrap_err();
-            assert_eq!(err.kind(), crate::ErrorKind::Config);
+            let err = bad.parse::<TokenStoreConfig>().unwrap_err();
             assert!(err.to_string().contains(expect), "{bad}: {err}");
         }
     }

@@ -169,6 +169,21 @@ impl Error {
         self
     }
 
+    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.inner.message = message.into();
+        self
+    }
+
+    /// An error of a custom [`TokenSource`](crate::auth::TokenSource): kind
+    /// [`Auth(Rejected)`](AuthErrorKind::Rejected), with `message` and the cause kept as its
+    /// source. **Neither may contain a secret.**
+    pub fn token_source(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        Self::auth(AuthErrorKind::Rejected, message).with_source(source)
+    }
+
     pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
         self.inner.kind = kind;
         self
@@ -337,6 +352,8 @@ pub struct ApiError {
     pub code: Option<String>,
     /// A human-readable message: `message`, `error_description` or `error.message`.
     pub message: Option<String>,
+    /// OAuth's `error_uri` (RFC 6749 §5.2): a page about the error.
+    pub error_uri: Option<String>,
     /// The raw body, truncated to [`ApiError::RAW_LIMIT`] bytes, with the client's secrets
     /// replaced by `[redacted]`.
     pub raw: String,
@@ -347,7 +364,9 @@ impl ApiError {
     pub const RAW_LIMIT: usize = 2048;
 
     /// Parses an error body; never fails (an unparseable body is kept only as `raw`).
-    /// `secrets` are replaced by `[redacted]` before anything is kept.
+    /// `secrets` are replaced by `[redacted]` before anything is kept: in a JSON body after its
+    /// strings are decoded (so `\u0041T-…` is caught), elsewhere raw and percent-encoded.
+    /// Form-encoded OAuth errors (`error=access_denied&error_description=…`) are understood too.
     pub(crate) fn parse(body: &[u8], secrets: &[&str]) -> Self {
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -371,10 +390,31 @@ impl ApiError {
             code: Option<Field>,
             message: Option<String>,
             error_description: Option<String>,
+            error_uri: Option<String>,
         }
-        // Scrub before parsing so that no parsed field can carry a secret either.
-        let raw = scrub(&String::from_utf8_lossy(body), secrets);
-        let shape: Shape = serde_json::from_str(&raw).unwrap_or_default();
+        let (shape, raw) = match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(mut value) => {
+                scrub_json(&mut value, secrets);
+                let raw = value.to_string();
+                (serde_json::from_value(value).unwrap_or_default(), raw)
+            }
+            Err(_) => {
+                let raw = scrub(&String::from_utf8_lossy(body), secrets);
+                let mut shape = Shape::default();
+                if raw.contains("error=") && !raw.trim_start().starts_with('<') {
+                    for (k, v) in url::form_urlencoded::parse(raw.trim().as_bytes()) {
+                        let v = Some(scrub(&v, secrets));
+                        match &*k {
+                            "error" => shape.error = v.map(Field::Text),
+                            "error_description" => shape.error_description = v,
+                            "error_uri" => shape.error_uri = v,
+                            _ => {}
+                        }
+                    }
+                }
+                (shape, raw)
+            }
+        };
         let text = |f: Option<Field>| match f {
             Some(Field::Text(s)) => (Some(s), None),
             Some(Field::Number(n)) => (Some(n.to_string()), None),
@@ -393,6 +433,7 @@ impl ApiError {
             instance: shape.instance,
             code: error_code.or(code),
             message: shape.message.or(shape.error_description).or(nested_message),
+            error_uri: shape.error_uri,
             raw: truncate(raw.as_bytes(), Self::RAW_LIMIT),
         }
     }
@@ -423,16 +464,38 @@ pub(crate) fn truncate(body: &[u8], limit: usize) -> String {
     text
 }
 
-/// Replaces every occurrence of a secret by `[redacted]`.
+/// Replaces every occurrence of a secret, raw or percent-encoded, by `[redacted]`.
 pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
-    secrets
-        .iter()
-        .filter(|s| s.len() >= 4)
-        .fold(text.to_owned(), |acc, s| acc.replace(s, "[redacted]"))
+    let mut text = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        text = text.replace(secret, "[redacted]");
+        let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        if encoded != *secret {
+            text = text.replace(&encoded, "[redacted]");
+        }
+    }
+    text
 }
 
-/// The request id header a server set, among the common names.
-pub(crate) fn request_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
+/// Scrubs every string (and key) of a JSON value, once JSON escapes are decoded.
+fn scrub_json(value: &mut serde_json::Value, secrets: &[&str]) {
+    match value {
+        serde_json::Value::String(s) => *s = scrub(s, secrets),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| scrub_json(v, secrets)),
+        serde_json::Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (k, mut v) in entries {
+                scrub_json(&mut v, secrets);
+                map.insert(scrub(&k, secrets), v);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The request id header a server set, among the common names, scrubbed of `secrets` (a
+/// server may echo anything into it).
+pub(crate) fn request_id(headers: &reqwest::header::HeaderMap, secrets: &[&str]) -> Option<String> {
     [
         "x-request-id",
         "request-id",
@@ -441,7 +504,7 @@ pub(crate) fn request_id(headers: &reqwest::header::HeaderMap) -> Option<String>
     ]
     .iter()
     .find_map(|name| headers.get(*name)?.to_str().ok())
-    .map(|id| id.chars().take(128).collect())
+    .map(|id| scrub(id, secrets).chars().take(128).collect())
 }
 
 #[cfg(test)]

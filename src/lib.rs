@@ -128,23 +128,30 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
+mod body;
 mod client;
+mod clock;
 pub mod config;
+mod env;
 mod error;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
+mod origin;
 pub mod pagination;
 pub mod retry;
 mod transport;
+#[cfg(feature = "widgets")]
+#[cfg_attr(docsrs, doc(cfg(feature = "widgets")))]
 pub mod widgets;
 
 pub use auth::{
-    AccessToken, ClientSecret, Clock, RefreshToken, SystemClock,
+    AccessToken, ClientAuth, ClientSecret, Clock, DEFAULT_TOKEN_LIFETIME, GrantType, RefreshToken,
+    SystemClock, TokenSource,
     store::{FileStore, FnStore, MemoryStore, RefreshTokenStore},
 };
-pub use client::{Client, ClientBuilder, DEFAULT_TOKEN_LIFETIME, RequestBuilder};
-pub use config::{ClientAuth, Config};
+pub use client::{Client, ClientBuilder, RequestBuilder};
+pub use config::Config;
 pub use error::{ApiError, AuthErrorKind, Error, ErrorKind, Result, RetrySummary};
 pub use pagination::{Page, Pagination, Paginator};
 pub use reqwest::{Method, StatusCode, header};

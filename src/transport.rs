@@ -1,28 +1,71 @@
 //! The one send path every request takes:
-//! cooldown → token → `Authorization` header (API origin only) → send → 401 replay → classify
-//! → retry ([`crate::retry`]).
+//! cooldown → token → `Authorization` header (API origin only) → send, following redirects →
+//! 401 replay → classify → retry ([`crate::retry`]).
+//!
+//! It works on [`Shared`], the narrow state every clone of a client shares, and knows nothing
+//! of [`Client`](crate::Client) itself.
 
 use std::{
     sync::{Arc, Mutex},
-    time::Instant as StdInstant,
+    time::{Duration, Instant as StdInstant},
 };
 
-use futures_util::FutureExt;
 use reqwest::{
     Method, StatusCode,
     header::{self, HeaderMap},
-    redirect,
 };
 use secrecy::ExposeSecret;
+use tokio::time::Instant;
 use tracing::Instrument;
 use url::Url;
 
 use crate::{
-    Client, Error, ErrorKind, RefreshToken, Result,
-    auth::{AccessToken, Clock, cache::Fetch, refresh::Grant},
+    Error, ErrorKind, Result,
+    auth::{AccessToken, cache::TokenCache, redact::Redactor},
+    body,
+    clock::Clock,
     error::{ApiError, request_id},
+    origin::{is_loopback, same_origin},
     retry::{self, Failure, Policy},
 };
+
+/// How many redirects one request follows.
+const MAX_REDIRECTS: usize = 10;
+
+/// How many times one attempt is replayed after a `401` (see [`send_authenticated`]).
+const MAX_401_REPLAYS: u32 = 3;
+
+/// How much of an error body is read: enough for any problem document, bounded against
+/// a server that streams megabytes of HTML.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// What every request of a client (and its clones) shares.
+pub(crate) struct Shared {
+    pub(crate) http: reqwest::Client,
+    /// Always ends with `/`, so that relative paths join under it.
+    pub(crate) base_url: Url,
+    pub(crate) tokens: TokenCache,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Sent with every request to the API origin, never elsewhere.
+    pub(crate) default_headers: HeaderMap,
+    /// Time budget of one attempt, token wait included (a request's own timeout wins).
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry_policy: Policy,
+    /// Cooldown, last rate-limit values and retry budget, shared by every request.
+    pub(crate) retry: retry::ClientState,
+    /// Secrets to scrub from every error.
+    pub(crate) redactor: Redactor,
+    /// The last failure of the refresh token store.
+    pub(crate) store_error: Arc<Mutex<Option<Error>>>,
+}
+
+impl Shared {
+    /// Whether requests to `url` carry the access token and default headers: only those to
+    /// the base URL's origin.
+    pub(crate) fn is_api_origin(&self, url: &Url) -> bool {
+        same_origin(url, &self.base_url)
+    }
+}
 
 /// Everything needed to send (and re-send) one request.
 #[derive(Debug)]
@@ -31,7 +74,7 @@ pub(crate) struct Request {
     pub(crate) url: Url,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Body>,
-    pub(crate) timeout: Option<std::time::Duration>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// A request body: bytes can be sent again, a stream only once (it is taken by the first send).
@@ -48,11 +91,10 @@ impl Request {
     }
 }
 
-/// Sends `request` through the client: authenticated, replayed once after a 401, retried as
-/// `policy` (else the client's) allows, and turned into an [`Error`] unless the status is a
-/// success.
+/// Sends `request`: authenticated, replayed after a 401, retried as `policy` (else the
+/// client's) allows, and turned into an [`Error`] unless the status is a success.
 pub(crate) async fn execute(
-    client: &Client,
+    shared: &Shared,
     request: Request,
     policy: Option<&Policy>,
 ) -> Result<reqwest::Response> {
@@ -66,15 +108,15 @@ pub(crate) async fn execute(
     async move {
         let started = StdInstant::now();
         let what = format!("{} {}", request.method, request.url.path());
-        let policy = policy.unwrap_or(&client.inner.retry_policy);
+        let policy = policy.unwrap_or(&shared.retry_policy);
         let idempotent = retry::is_idempotent(&request.method, &request.headers);
         // A streaming body cannot be replayed: the first attempt is the only one.
         let replayable = request.is_replayable();
         // Cooldown, quota and budget describe the API server, not other origins.
-        let shared = client.is_api_origin(&request.url).then_some(&client.inner.retry);
+        let state = shared.is_api_origin(&request.url).then_some(&shared.retry);
         let request = &request;
-        let result = retry::run(policy, shared, &what, || async move {
-            send_authenticated(client, request, |error| Failure {
+        let result = retry::run(policy, state, &what, || async move {
+            send_authenticated(shared, request, |error| Failure {
                 retryable: replayable && retry::is_retryable_api(&error, idempotent),
                 error,
             })
@@ -100,112 +142,214 @@ pub(crate) async fn execute(
     .await
 }
 
-/// One attempt from the caller's view: send with the current token; on 401, invalidate that
-/// token, refresh and replay once. Errors getting a token are final (the token endpoint has
-/// its own retries); errors from the API go through `classify`.
+/// One attempt from the caller's view, within its time budget (the token wait included).
+///
+/// On a `401` **from the API origin**: the token that failed is invalidated (unless a newer one
+/// replaced it already) and the request replayed with a fresh token. It is replayed again only
+/// while the token that failed had been superseded by then (an early refresh that made the
+/// server revoke it while the request was on its way), at most [`MAX_401_REPLAYS`] times; a
+/// `401` to a token that was the newest when it failed is final. Errors getting a token are
+/// final (the token endpoint has its own retries); errors from the API go through `classify`.
 async fn send_authenticated(
-    client: &Client,
+    shared: &Shared,
     request: &Request,
     classify: impl Fn(Error) -> Failure,
 ) -> Result<reqwest::Response, Failure> {
     let method = &request.method;
+    let deadline = request
+        .timeout
+        .or(shared.timeout)
+        .map(|budget| Instant::now() + budget);
     let authenticate =
-        client.is_api_origin(&request.url) && !request.headers.contains_key(header::AUTHORIZATION);
+        shared.is_api_origin(&request.url) && !request.headers.contains_key(header::AUTHORIZATION);
     if !authenticate {
-        let response = send(client, request, None).await.map_err(&classify)?;
-        return check_status(client, method, response, None)
+        let response = send(shared, request, None, deadline)
+            .await
+            .map_err(&classify)?;
+        return check_status(shared, method, response, None)
             .await
             .map_err(classify);
     }
-    let token = client
-        .inner
-        .tokens
-        .current()
-        .await
-        .map_err(Failure::fatal)?;
-    let response = send(client, request, Some(&token))
-        .await
-        .map_err(&classify)?;
-    if response.status() != StatusCode::UNAUTHORIZED || !request.is_replayable() {
-        return check_status(client, method, response, Some(&token))
+    let mut replays = 0;
+    loop {
+        let token = token_within(shared, deadline)
+            .await
+            .map_err(Failure::fatal)?;
+        let response = send(shared, request, Some(&token), deadline)
+            .await
+            .map_err(&classify)?;
+        let rejected = response.status() == StatusCode::UNAUTHORIZED
+            && shared.is_api_origin(response.url())
+            && request.is_replayable();
+        if rejected && replays < MAX_401_REPLAYS {
+            let superseded = shared.tokens.is_superseded(&token);
+            if replays == 0 || superseded {
+                tracing::debug!(target: "authed::request", superseded, "401 from the API; replaying with a fresh token");
+                shared.tokens.invalidate(&token);
+                replays += 1;
+                continue;
+            }
+        }
+        return check_status(shared, method, response, Some(&token))
             .await
             .map_err(classify);
     }
-    tracing::debug!(target: "authed::request", "401 from the API; refreshing the token and replaying once");
-    client.inner.tokens.invalidate(&token);
-    let fresh = client
-        .inner
-        .tokens
-        .current()
-        .await
-        .map_err(Failure::fatal)?;
-    let response = send(client, request, Some(&fresh))
-        .await
-        .map_err(&classify)?;
-    check_status(client, method, response, Some(&fresh))
-        .await
-        .map_err(classify)
 }
 
-/// Sends `request` once. The URL and headers are copied into reqwest's request; a bytes body
-/// is shared, a streaming body is taken.
+/// A valid token, waited for no longer than the attempt's deadline.
+async fn token_within(shared: &Shared, deadline: Option<Instant>) -> Result<Arc<AccessToken>> {
+    let Some(deadline) = deadline else {
+        return shared.tokens.current().await;
+    };
+    tokio::time::timeout_at(deadline, shared.tokens.current())
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Timeout,
+                "timed out waiting for an access token from the token endpoint (the request's timeout covers the wait)",
+            ))
+        })
+}
+
+/// Sends `request` once, following redirects: **the token and the default headers go only to
+/// the API origin**, `Authorization` and cookies set on the request are dropped when a redirect
+/// leaves the request's origin, and a redirect from `https` down to plain `http` (to a
+/// non-loopback host) is refused.
 async fn send(
-    client: &Client,
+    shared: &Shared,
     request: &Request,
     token: Option<&AccessToken>,
+    deadline: Option<Instant>,
 ) -> Result<reqwest::Response> {
-    let mut builder = client
-        .inner
-        .http
-        .request(request.method.clone(), request.url.clone());
-    if !client.inner.default_headers.is_empty() {
-        builder = builder.headers(client.inner.default_headers.clone());
-    }
-    builder = builder.headers(request.headers.clone());
-    if let Some(token) = token {
-        builder = builder.header(header::AUTHORIZATION, token.header_value()?);
-    }
-    match &request.body {
-        Some(Body::Bytes(bytes)) => builder = builder.body(bytes.clone()),
-        Some(Body::Stream(stream)) => {
-            let stream = stream.lock().unwrap_or_else(|e| e.into_inner()).take();
-            let stream = stream
-                .ok_or_else(|| Error::config("a streaming request body cannot be sent twice"))?;
-            builder = builder.body(stream);
+    let mut url = request.url.clone();
+    let mut method = request.method.clone();
+    let mut with_body = true;
+    for _ in 0..=MAX_REDIRECTS {
+        let on_api = shared.is_api_origin(&url);
+        let on_origin = same_origin(&url, &request.url);
+        let mut builder = shared.http.request(method.clone(), url.clone());
+        if on_api && !shared.default_headers.is_empty() {
+            builder = builder.headers(shared.default_headers.clone());
         }
-        None => {}
+        if on_origin {
+            builder = builder.headers(request.headers.clone());
+        } else {
+            let mut headers = request.headers.clone();
+            for sensitive in [
+                header::AUTHORIZATION,
+                header::COOKIE,
+                header::PROXY_AUTHORIZATION,
+            ] {
+                headers.remove(sensitive);
+            }
+            builder = builder.headers(headers);
+        }
+        if let (Some(token), true) = (token, on_api) {
+            builder = builder.header(header::AUTHORIZATION, token.header_value().clone());
+        }
+        if with_body {
+            match &request.body {
+                Some(Body::Bytes(bytes)) => builder = builder.body(bytes.clone()),
+                Some(Body::Stream(stream)) => {
+                    let stream = stream.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    let stream = stream.ok_or_else(|| {
+                        Error::config("a streaming request body cannot be sent twice")
+                    })?;
+                    builder = builder.body(stream);
+                }
+                None => {}
+            }
+        }
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("{} {} timed out", request.method, request.url.path()),
+                ));
+            }
+            builder = builder.timeout(left);
+        }
+        let response = builder.send().await.map_err(|e| {
+            Error::transport(
+                format!("{} {} failed", request.method, request.url.path()),
+                e,
+            )
+        })?;
+        let Some(next) = redirect_target(&response) else {
+            return Ok(response);
+        };
+        if next.scheme() == "http" && url.scheme() == "https" && !is_loopback(&next) {
+            return Err(Error::config(format!(
+                "{} {}: refusing a redirect from https to plain http",
+                request.method,
+                request.url.path()
+            )));
+        }
+        match response.status() {
+            // The stream is gone: the caller gets the redirect as it is.
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+                if !request.is_replayable() =>
+            {
+                return Ok(response);
+            }
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {}
+            StatusCode::SEE_OTHER => {
+                method = if method == Method::HEAD {
+                    Method::HEAD
+                } else {
+                    Method::GET
+                };
+                with_body = false;
+            }
+            _ if method == Method::POST => {
+                method = Method::GET;
+                with_body = false;
+            }
+            _ => {}
+        }
+        url = next;
     }
-    if let Some(timeout) = request.timeout {
-        builder = builder.timeout(timeout);
+    Err(Error::new(
+        ErrorKind::Transport,
+        format!(
+            "{} {}: more than {MAX_REDIRECTS} redirects",
+            request.method,
+            request.url.path()
+        ),
+    ))
+}
+
+/// Where a redirect response points, if it is one and says where.
+fn redirect_target(response: &reqwest::Response) -> Option<Url> {
+    if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
     }
-    builder.send().await.map_err(|e| {
-        Error::transport(
-            format!("{} {} failed", request.method, request.url.path()),
-            e,
-        )
-    })
+    let location = response.headers().get(header::LOCATION)?.to_str().ok()?;
+    let next = response.url().join(location).ok()?;
+    matches!(next.scheme(), "http" | "https").then_some(next)
 }
 
 /// Passes successes through; turns anything else into an [`Error`] with the status, the
-/// parsed body (scrubbed of the token), the request id and `Retry-After`.
+/// parsed body and the request id (scrubbed of every secret the client holds), and
+/// `Retry-After`.
 pub(crate) async fn check_status(
-    client: &Client,
+    shared: &Shared,
     method: &Method,
     response: reqwest::Response,
     token: Option<&AccessToken>,
 ) -> Result<reqwest::Response> {
     let status = response.status();
-    let now_utc = client.inner.clock.now_utc();
-    if client.is_api_origin(response.url()) {
-        client.inner.retry.observe(response.headers(), now_utc);
+    let now_utc = shared.clock.now_utc();
+    if shared.is_api_origin(response.url()) {
+        shared.retry.observe(response.headers(), now_utc);
     }
     if status.is_success() {
         return Ok(response);
     }
     let headers = response.headers().clone();
     let what = format!("{method} {}", response.url().path());
-    let body = read_limited(response, ERROR_BODY_LIMIT).await;
-    let secrets: Vec<&str> = token.map(|t| t.expose_secret()).into_iter().collect();
+    let body = body::read_prefix(response, ERROR_BODY_LIMIT).await;
     let (kind, message) = match status {
         StatusCode::UNAUTHORIZED => (
             ErrorKind::Unauthorized,
@@ -216,78 +360,17 @@ pub(crate) async fn check_status(
         }
         _ => (ErrorKind::Api, format!("{what} failed")),
     };
+    let (api, id) = shared
+        .redactor
+        .with(token.map(|t| t.expose_secret()), |secrets| {
+            (
+                ApiError::parse(&body, secrets),
+                request_id(&headers, secrets),
+            )
+        });
     Err(Error::new(kind, message)
         .with_status(status)
-        .with_request_id(request_id(&headers))
+        .with_request_id(id)
         .with_retry_after(retry::retry_after(&headers, now_utc))
-        .with_api_error(ApiError::parse(&body, &secrets)))
-}
-
-/// How much of an error body is read: enough for any problem document, bounded against
-/// a server that streams megabytes of HTML.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
-
-/// Reads at most `limit` bytes of the body; a body that fails half-way keeps what arrived.
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
-    let mut body = Vec::new();
-    while body.len() < limit {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())])
-            }
-            Ok(None) | Err(_) => break,
-        }
-    }
-    body
-}
-
-/// The function the token cache calls to mint a token: a POST to the token endpoint, retried
-/// under `policy` only when the refresh token cannot have been consumed (see
-/// [`retry::is_retryable_token`]).
-pub(crate) fn token_fetcher(
-    http: reqwest::Client,
-    grant: Arc<Grant>,
-    clock: Arc<dyn Clock>,
-    policy: Policy,
-) -> Fetch {
-    Arc::new(move |refresh_token: RefreshToken| {
-        let (http, grant, clock, policy) =
-            (http.clone(), grant.clone(), clock.clone(), policy.clone());
-        async move {
-            retry::run(&policy, None, "token request", || async {
-                let result = match grant.request(&http, &refresh_token).send().await {
-                    Ok(response) => grant.parse(response, &refresh_token, clock.now_utc()).await,
-                    Err(e) => Err(Error::transport("could not reach the token endpoint", e)),
-                };
-                result.map_err(|error| Failure {
-                    retryable: retry::is_retryable_token(&error),
-                    error,
-                })
-            })
-            .await
-        }
-        .boxed()
-    })
-}
-
-/// Redirects: at most 10; **never** for token requests (the body holds the refresh token);
-/// never from `https` down to plain `http` on a non-loopback host. `reqwest` itself drops the
-/// `Authorization` header when a redirect leaves the origin.
-pub(crate) fn redirect_policy(token_url: Url) -> redirect::Policy {
-    redirect::Policy::custom(move |attempt| {
-        let first = attempt.previous().first();
-        if first.is_some_and(|u| u.origin() == token_url.origin() && u.path() == token_url.path()) {
-            return attempt.stop();
-        }
-        if attempt.previous().len() >= 10 {
-            return attempt.error("too many redirects");
-        }
-        let downgrade = attempt.url().scheme() == "http"
-            && !crate::config::is_loopback(attempt.url())
-            && attempt.previous().iter().any(|u| u.scheme() == "https");
-        if downgrade {
-            return attempt.error("refusing a redirect from https to plain http");
-        }
-        attempt.follow()
-    })
+        .with_api_error(api))
 }

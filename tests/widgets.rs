@@ -2,6 +2,7 @@
 //! `client.widgets()` and `client.me()` sees.
 #![cfg(feature = "mock")]
 
+use authed::widgets::WidgetsExt;
 use authed::{
     ErrorKind, StatusCode,
     mock::MockApi,
@@ -90,6 +91,7 @@ async fn list_streams_several_pages_with_a_filter_and_a_limit() {
         .list()
         .color(Color::Blue)
         .page_size(10)
+        .paginator()
         .limit(23)
         .stream();
     drop(client);
@@ -146,6 +148,7 @@ async fn pages_carry_the_total_and_a_checkpoint_to_resume_from() {
         .widgets()
         .list()
         .page_size(12)
+        .paginator()
         .resume_from(checkpoint)
         .stream();
     let rest: Vec<_> = rest.try_collect().await.unwrap();

@@ -1,49 +1,63 @@
-//! The access token cache: single-flight refresh, refresh window with jitter, early refresh
-//! in the background.
+//! The access token cache: single-flight refresh over any [`TokenSource`], a refresh window
+//! with jitter, early refresh in the background, and a mandatory window before expiry.
 //!
 //! ```text
-//!  issued                      refresh_at              expires_at
-//!    |--------- fresh ------------|---- refresh window ----|---- expired ---->
-//!    serve cached token           serve cached token,       callers wait for the
-//!                                 one background refresh    one refresh in flight
+//!  issued                 refresh_at              must_refresh_at   expires_at
+//!    |------- fresh ---------|--- refresh window -------|-- mandatory --|---- expired ---->
+//!    serve cached token      serve cached token,        callers wait for the one refresh
+//!                            one background refresh     in flight (too close to send)
 //! ```
 //!
 //! - **One refresh at a time.** The refresh runs in its own spawned task and every caller that
 //!   needs it awaits the same shared future, so N concurrent callers cause one token request,
-//!   and a caller that is cancelled cannot lose a rotated refresh token half-way.
-//! - **The window scales with the lifetime**: 10 % of it, at least 5 s and at most 5 min, never
-//!   more than half of it, plus up to 25 % jitter so that many clients do not refresh in step.
+//!   and a caller that is cancelled cannot lose a rotated refresh token half-way. A refresh that
+//!   fails in any way — an error, a panic in a store or source — is cleared, never left "in
+//!   flight".
+//! - **The refresh window scales with the lifetime**: 10 % of it, at least 5 s and at most 5 min,
+//!   never more than half of it, plus up to 25 % jitter so that many clients do not refresh in
+//!   step. **The mandatory window** is the last half of the refresh window (before jitter), at
+//!   most 10 s: a token that close to expiry is not sent (it could expire on the way, or on a
+//!   server whose clock runs ahead), callers wait for the new one.
+//! - **Lifetimes count from when the token was asked for**, not from when the answer arrived,
+//!   so latency never makes the client believe a token lives longer than the server does.
 //! - **An early refresh that fails** is logged and retried on a later request, after
 //!   [`RETRY_GAP`] or half the remaining lifetime, whichever is shorter; the still-valid token
-//!   keeps being served meanwhile. A terminal failure
-//!   (`invalid_grant`) is remembered: the client stops presenting a dead refresh token.
+//!   keeps being served meanwhile. A terminal failure (`invalid_grant`) is remembered: the
+//!   client stops presenting a dead refresh token. A source that issues unusable tokens
+//!   (already expired, not header-safe) is backed off exponentially instead of being asked on
+//!   every call.
 
 use std::{
+    panic::AssertUnwindSafe,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use futures_util::{
     FutureExt,
     future::{BoxFuture, Shared},
 };
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::HeaderValue;
+use secrecy::ExposeSecret;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::{AccessToken, Clock, store::RefreshTokenStore};
-use crate::{Error, RefreshToken, Result};
+use super::{AccessToken, Token, TokenSource, endpoint::is_header_safe, jwt};
+use crate::{AuthErrorKind, Error, Result, clock::Clock};
 
 /// Longest pause between two early refresh attempts after one failed.
 pub(crate) const RETRY_GAP: Duration = Duration::from_secs(10);
 
-type RefreshFuture = Shared<BoxFuture<'static, Result<Arc<AccessToken>>>>;
+/// Longest mandatory window before expiry.
+const MANDATORY_MARGIN: Duration = Duration::from_secs(10);
 
-/// Sends one token request and returns the parsed response. Implemented by the transport,
-/// which adds retries and the shared HTTP client.
-pub(crate) type Fetch = Arc<
-    dyn Fn(RefreshToken) -> BoxFuture<'static, Result<super::refresh::TokenResponse>> + Send + Sync,
->;
+/// A token living less than this is unusable: the source is backed off.
+const MIN_LIFETIME: Duration = Duration::from_secs(1);
+
+/// First and longest backoff after a source issued an unusable token.
+const BROKEN_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+
+type RefreshFuture = Shared<BoxFuture<'static, Result<Arc<AccessToken>>>>;
 
 pub(crate) struct TokenCache {
     shared: Arc<CacheInner>,
@@ -51,13 +65,10 @@ pub(crate) struct TokenCache {
 
 struct CacheInner {
     state: Mutex<State>,
-    /// The refresh token to present next; replaced on rotation.
-    refresh_token: Mutex<RefreshToken>,
-    store: Arc<dyn RefreshTokenStore>,
-    fetch: Fetch,
+    source: Arc<dyn TokenSource>,
     clock: Arc<dyn Clock>,
-    /// The last store failure, for [`crate::Client::store_error`].
-    store_error: Mutex<Option<Error>>,
+    /// Lifetime of a token with no `expires_in` and no JWT `exp`.
+    default_lifetime: Duration,
 }
 
 #[derive(Default)]
@@ -68,14 +79,20 @@ struct State {
     refreshes: u64,
     /// After a failed refresh: no early refresh before this time.
     paused_until: Option<Instant>,
+    /// The token last rejected by the API: the next refresh replaces it (a source that shares
+    /// tokens must not hand it back).
+    rejected: Option<Arc<AccessToken>>,
     /// A failure no retry can fix (`invalid_grant`): returned instead of refreshing again.
     terminal: Option<Error>,
+    /// The source issued unusable tokens: until then, its error is returned without asking.
+    broken: Option<(Instant, Error, u32)>,
 }
 
 impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.shared.lock_state();
         f.debug_struct("TokenCache")
+            .field("source", &self.shared.source)
             .field("token", &state.token)
             .field("refreshing", &state.in_flight.is_some())
             .finish()
@@ -84,21 +101,23 @@ impl std::fmt::Debug for TokenCache {
 
 impl TokenCache {
     pub(crate) fn new(
-        refresh_token: RefreshToken,
-        store: Arc<dyn RefreshTokenStore>,
-        fetch: Fetch,
+        source: Arc<dyn TokenSource>,
         clock: Arc<dyn Clock>,
+        default_lifetime: Duration,
     ) -> Self {
         Self {
             shared: Arc::new(CacheInner {
                 state: Mutex::default(),
-                refresh_token: Mutex::new(refresh_token),
-                store,
-                fetch,
+                source,
                 clock,
-                store_error: Mutex::new(None),
+                default_lifetime,
             }),
         }
+    }
+
+    /// The grant's name, for spans.
+    pub(crate) fn grant(&self) -> &str {
+        self.shared.source.grant()
     }
 
     /// A token valid now: the cached one, or the result of the (single) refresh in flight.
@@ -106,19 +125,18 @@ impl TokenCache {
         let waiting = {
             let mut state = self.shared.lock_state();
             let now = self.shared.clock.now();
-            match &state.token {
-                Some(token) if now < token.expires_at => {
-                    let token = token.clone();
-                    if now >= token.refresh_at && state.terminal.is_none() {
-                        let paused = state.paused_until.is_some_and(|until| now < until);
-                        if state.in_flight.is_none() && !paused {
-                            tracing::debug!(target: "authed::auth", "access token in its refresh window; refreshing in the background");
-                            drop(self.shared.start_refresh(&mut state, "early"));
-                        }
+            if let Some(token) = &state.token
+                && now < token.must_refresh_at
+            {
+                let token = token.clone();
+                if now >= token.refresh_at && state.terminal.is_none() {
+                    let paused = state.paused_until.is_some_and(|until| now < until);
+                    if state.in_flight.is_none() && !paused {
+                        tracing::debug!(target: "authed::auth", "access token in its refresh window; refreshing in the background");
+                        drop(self.shared.start_refresh(&mut state, "early"));
                     }
-                    return Ok(token);
                 }
-                _ => {}
+                return Ok(token);
             }
             if let Some(err) = &state.terminal {
                 return Err(err.clone());
@@ -126,6 +144,11 @@ impl TokenCache {
             match &state.in_flight {
                 Some((_, fut)) => fut.clone(),
                 None => {
+                    if let Some((until, err, _)) = &state.broken
+                        && now < *until
+                    {
+                        return Err(err.clone());
+                    }
                     let reason = if state.token.is_some() {
                         "expired"
                     } else {
@@ -142,22 +165,20 @@ impl TokenCache {
     /// (compare-and-invalidate: a late 401 for an old token must not discard a fresh one).
     pub(crate) fn invalidate(&self, token: &AccessToken) {
         let mut state = self.shared.lock_state();
-        if state
-            .token
-            .as_ref()
-            .is_some_and(|t| t.generation == token.generation)
-        {
+        if state.token.as_ref().is_some_and(|t| t.is(token)) {
             tracing::debug!(target: "authed::auth", generation = token.generation, "access token rejected by the API; invalidated");
-            state.token = None;
+            state.rejected = state.token.take();
         }
     }
 
-    pub(crate) fn store_error(&self) -> Option<Error> {
-        self.shared
-            .store_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// Whether a newer token than `token` was minted since (it was superseded while in use).
+    pub(crate) fn is_superseded(&self, token: &AccessToken) -> bool {
+        let state = self.shared.lock_state();
+        state.refreshes > token.generation
+            && state
+                .token
+                .as_ref()
+                .is_none_or(|current| current.generation > token.generation)
     }
 }
 
@@ -171,17 +192,37 @@ impl CacheInner {
     fn start_refresh(self: &Arc<Self>, state: &mut State, reason: &'static str) -> RefreshFuture {
         state.refreshes += 1;
         let id = state.refreshes;
+        let replacing = state.token.clone().or_else(|| state.rejected.take());
         let this = self.clone();
-        let span =
-            tracing::info_span!(target: "authed::auth", "token_refresh", reason, generation = id);
-        let task = tokio::spawn(async move { this.refresh(id).await }.instrument(span));
+        let span = tracing::info_span!(
+            target: "authed::auth",
+            "token_refresh",
+            grant = self.source.grant(),
+            reason,
+            generation = id
+        );
+        let task = tokio::spawn(
+            async move {
+                // Whatever happens in the source or a store, the refresh ends and is cleared.
+                let result = AssertUnwindSafe(this.mint(id, replacing))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::auth(
+                            AuthErrorKind::Rejected,
+                            "the token refresh panicked (in the token source or store)",
+                        ))
+                    });
+                this.publish(id, result)
+            }
+            .instrument(span),
+        );
         let fut = async move {
             task.await.unwrap_or_else(|join| {
-                Err(Error::new(
-                    crate::ErrorKind::Auth(crate::AuthErrorKind::Rejected),
-                    "token refresh task failed",
+                Err(
+                    Error::auth(AuthErrorKind::Rejected, "token refresh task failed")
+                        .with_source(join),
                 )
-                .with_source(join))
             })
         }
         .boxed()
@@ -190,41 +231,64 @@ impl CacheInner {
         fut
     }
 
-    /// The body of the refresh task: fetch, persist a rotated refresh token, publish.
-    async fn refresh(self: Arc<Self>, id: u64) -> Result<Arc<AccessToken>> {
-        let presented = self
-            .refresh_token
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let result = (self.fetch)(presented).await;
-        let result = match result {
-            Ok(response) => {
-                if let Some(rotated) = &response.refresh_token {
-                    self.rotate(rotated).await;
-                }
-                let now = self.clock.now();
-                let lifetime = response.lifetime;
-                let token = Arc::new(AccessToken {
-                    secret: response.access_token,
-                    expires_at: now + lifetime,
-                    refresh_at: now + lifetime - refresh_margin(lifetime, fastrand::f64()),
-                    generation: id,
-                    scope: response.scope,
-                });
-                tracing::info!(
-                    target: "authed::auth",
-                    expires_in_s = lifetime.as_secs(),
-                    rotated = response.refresh_token.is_some(),
-                    "access token refreshed"
-                );
-                Ok(token)
-            }
-            Err(err) => {
-                tracing::warn!(target: "authed::auth", error = %err, "token refresh failed");
-                Err(err)
-            }
-        };
+    /// Asks the source for a token and checks it.
+    async fn mint(&self, id: u64, replacing: Option<Arc<AccessToken>>) -> Result<Arc<AccessToken>> {
+        let asked_at = self.clock.now();
+        let asked_at_utc = self.clock.now_utc();
+        let token = self.source.fetch(replacing.as_deref()).await?;
+        let token = self.accept(token, id, asked_at, asked_at_utc)?;
+        tracing::info!(
+            target: "authed::auth",
+            expires_in_s = token.expires_at.saturating_duration_since(asked_at).as_secs(),
+            "access token refreshed"
+        );
+        Ok(token)
+    }
+
+    /// Turns a minted token into a cached one: lifetime, windows, header value.
+    fn accept(
+        &self,
+        token: Token,
+        id: u64,
+        asked_at: Instant,
+        asked_at_utc: SystemTime,
+    ) -> Result<Arc<AccessToken>> {
+        let unusable = |msg: &str| Error::auth(AuthErrorKind::InvalidResponse, msg.to_owned());
+        let secret = token.access_token.expose_secret();
+        if secret.is_empty() || !is_header_safe(secret) {
+            return Err(unusable(
+                "the access token is empty or has characters not allowed in an HTTP header",
+            ));
+        }
+        let lifetime = token
+            .expires_in
+            .or_else(|| {
+                jwt::expiry(secret)
+                    .map(|exp| exp.duration_since(asked_at_utc).unwrap_or(Duration::ZERO))
+            })
+            .unwrap_or(self.default_lifetime);
+        if lifetime < MIN_LIFETIME {
+            return Err(unusable(
+                "the token endpoint issued an access token that is already expired",
+            ));
+        }
+        let mut header = HeaderValue::try_from(format!("Bearer {secret}"))
+            .map_err(|_| unusable("the access token is not a valid HTTP header value"))?;
+        header.set_sensitive(true);
+        let expires_at = asked_at + lifetime;
+        Ok(Arc::new(AccessToken {
+            secret: token.access_token,
+            header,
+            expires_at,
+            refresh_at: expires_at - refresh_margin(lifetime, fastrand::f64()),
+            must_refresh_at: expires_at - mandatory_margin(lifetime),
+            generation: id,
+            scope: token.scope,
+        }))
+    }
+
+    /// Records the outcome of refresh `id` in the state.
+    fn publish(&self, id: u64, result: Result<Arc<AccessToken>>) -> Result<Arc<AccessToken>> {
         let mut state = self.lock_state();
         if state
             .in_flight
@@ -233,13 +297,15 @@ impl CacheInner {
         {
             state.in_flight = None;
         }
+        let now = self.clock.now();
         match &result {
             Ok(token) => {
                 state.token = Some(token.clone());
                 state.paused_until = None;
+                state.broken = None;
             }
             Err(err) => {
-                let now = self.clock.now();
+                tracing::warn!(target: "authed::auth", error = %err, "token refresh failed");
                 let left = state.token.as_ref().map_or(Duration::ZERO, |t| {
                     t.expires_at.saturating_duration_since(now)
                 });
@@ -247,28 +313,17 @@ impl CacheInner {
                 if err.is_reauth_required() {
                     state.terminal = Some(err.clone());
                 }
+                if err.kind() == crate::ErrorKind::Auth(AuthErrorKind::InvalidResponse) {
+                    let failures = state.broken.as_ref().map_or(0, |(_, _, n)| *n) + 1;
+                    let wait = BROKEN_BACKOFF
+                        .0
+                        .saturating_mul(1 << failures.min(16).saturating_sub(1))
+                        .min(BROKEN_BACKOFF.1);
+                    state.broken = Some((now + wait, err.clone(), failures));
+                }
             }
         }
         result
-    }
-
-    /// Hands a rotated refresh token to the store, then makes it the one presented next.
-    /// A store failure is reported but does not stop the client (the token lives in memory).
-    async fn rotate(&self, rotated: &RefreshToken) {
-        let unchanged = self
-            .refresh_token
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_same(rotated);
-        if unchanged {
-            return;
-        }
-        let saved = self.store.save(rotated).await;
-        if let Err(err) = &saved {
-            tracing::error!(target: "authed::auth", error = %err, "could not persist the rotated refresh token; keeping it in memory");
-        }
-        *self.store_error.lock().unwrap_or_else(|e| e.into_inner()) = saved.err();
-        *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = rotated.clone();
     }
 }
 
@@ -282,26 +337,10 @@ pub(crate) fn refresh_margin(lifetime: Duration, jitter: f64) -> Duration {
         .min(lifetime / 2)
 }
 
-impl AccessToken {
-    /// The header value `Bearer <token>`, marked sensitive (never printed by `http`'s `Debug`).
-    pub(crate) fn header_value(&self) -> Result<reqwest::header::HeaderValue> {
-        let mut value = reqwest::header::HeaderValue::try_from(format!(
-            "Bearer {}",
-            self.secret.expose_secret()
-        ))
-        .map_err(|_| {
-            Error::auth(
-                crate::AuthErrorKind::InvalidResponse,
-                "the access token contains characters not allowed in an HTTP header",
-            )
-        })?;
-        value.set_sensitive(true);
-        Ok(value)
-    }
-
-    pub(crate) fn secret(&self) -> &SecretString {
-        &self.secret
-    }
+/// How long before expiry a token is no longer sent: half the refresh margin (before jitter),
+/// at most 10 s.
+pub(crate) fn mandatory_margin(lifetime: Duration) -> Duration {
+    (refresh_margin(lifetime, 0.0) / 2).min(MANDATORY_MARGIN)
 }
 
 #[cfg(test)]
@@ -321,5 +360,19 @@ mod tests {
         assert_eq!(refresh_margin(s(20), 0.0), s(5));
         assert_eq!(refresh_margin(s(4), 0.5), s(2));
         assert_eq!(refresh_margin(s(0), 0.5), s(0));
+    }
+
+    #[test]
+    fn mandatory_window_is_inside_the_refresh_window() {
+        for secs in [1, 2, 10, 20, 49, 50, 60, 600, 3600, 86_400] {
+            let lifetime = Duration::from_secs(secs);
+            let mandatory = mandatory_margin(lifetime);
+            assert!(mandatory <= refresh_margin(lifetime, 0.0), "{secs}");
+            assert!(mandatory <= MANDATORY_MARGIN, "{secs}");
+        }
+        assert_eq!(
+            mandatory_margin(Duration::from_secs(3600)),
+            MANDATORY_MARGIN
+        );
     }
 }

@@ -29,7 +29,7 @@ macro_rules! secret_type {
             /// A missing, empty or non-UTF-8 variable is a [`Config`](crate::ErrorKind::Config)
             /// error that names the variable (never its value).
             pub fn from_env(name: &str) -> Result<Self> {
-                crate::config::required_var(name).map(Self::new)
+                crate::env::required_var(name).map(Self::new)
             }
         }
 

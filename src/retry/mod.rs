@@ -59,7 +59,7 @@ pub(crate) use headers::retry_after;
 pub use policy::{Budget, Jitter, Policy};
 pub(crate) use state::ClientState;
 
-use crate::{AuthErrorKind, Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// The header that makes a non-idempotent request safe to retry.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -105,17 +105,6 @@ pub(crate) fn is_retryable_api(error: &Error, idempotent: bool) -> bool {
         Some(408 | 502 | 504) => idempotent,
         Some(_) => false,
         None => idempotent && matches!(error.kind(), ErrorKind::Transport | ErrorKind::Timeout),
-    }
-}
-
-/// Whether the token request that failed with `error` may be sent again with the same refresh
-/// token: only when the server answered that it did not grant it (`429`, `5xx`) or the
-/// connection was never made.
-pub(crate) fn is_retryable_token(error: &Error) -> bool {
-    match (error.kind(), error.status()) {
-        (ErrorKind::Auth(AuthErrorKind::InvalidGrant | AuthErrorKind::InvalidClient), _) => false,
-        (_, Some(status)) => status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
-        (_, None) => error.is_connect(),
     }
 }
 
@@ -272,32 +261,5 @@ mod tests {
         assert!(!is_idempotent(&Method::POST, &HeaderMap::new()));
         assert!(!is_idempotent(&Method::PATCH, &HeaderMap::new()));
         assert!(is_idempotent(&Method::PUT, &HeaderMap::new()));
-    }
-
-    #[test]
-    fn token_errors_retry_only_when_the_grant_was_not_consumed() {
-        let token_error = |kind, code: u16| {
-            Error::auth(kind, "x").with_status(StatusCode::from_u16(code).unwrap())
-        };
-        assert!(is_retryable_token(&token_error(
-            AuthErrorKind::Rejected,
-            503
-        )));
-        assert!(is_retryable_token(
-            &Error::new(ErrorKind::RateLimited, "x").with_status(StatusCode::TOO_MANY_REQUESTS)
-        ));
-        assert!(!is_retryable_token(&token_error(
-            AuthErrorKind::InvalidGrant,
-            400
-        )));
-        assert!(!is_retryable_token(&token_error(
-            AuthErrorKind::InvalidClient,
-            401
-        )));
-        assert!(!is_retryable_token(&token_error(
-            AuthErrorKind::Rejected,
-            400
-        )));
-        assert!(!is_retryable_token(&Error::new(ErrorKind::Timeout, "x")));
     }
 }

@@ -6,22 +6,27 @@ use serde::Serialize;
 use super::{Color, MAX_PAGE_SIZE, Widget};
 use crate::{
     Client, Pagination, Result,
-    pagination::{Page, Paginator, Position},
+    pagination::{Page, Paginator},
 };
 
 /// A widget listing being configured, from [`WidgetsHandler::list`](super::WidgetsHandler::list).
 ///
-/// The filters are the fields this struct serializes into the query string
-/// (`?color=blue`); paging (`skip`/`take`) is added per request. The stream owns a clone of
-/// the client, so it outlives the builder and can be spawned or stored.
+/// It holds what is specific to the Widgets API — the filters, serialized into the query
+/// string (`?color=blue`), and the page size the server accepts — and turns into the core
+/// [`Paginator`] for everything else (limit, prefetch, resume): see [`paginator`](Self::paginator).
+/// The stream owns a clone of the client, so it outlives the builder and can be spawned or stored.
 ///
 /// ```no_run
 /// use futures_util::TryStreamExt;
+/// use authed::widgets::WidgetsExt;
 /// # async fn run(client: authed::Client) -> authed::Result<()> {
 /// let mut pages = std::pin::pin!(client.widgets().list().color("green").page_size(25).pages());
 /// while let Some(page) = pages.try_next().await? {
 ///     println!("{} widgets; resume from {:?}", page.items().len(), page.next());
 /// }
+/// // The first 200 blue widgets, fetching one page ahead:
+/// let blue: Vec<_> = client.widgets().list().color("blue").paginator().limit(200).prefetch(1)
+///     .stream().try_collect().await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Serialize)]
@@ -33,12 +38,6 @@ pub struct ListWidgets<'c> {
     color: Option<Color>,
     #[serde(skip)]
     page_size: u64,
-    #[serde(skip)]
-    limit: Option<u64>,
-    #[serde(skip)]
-    prefetch: usize,
-    #[serde(skip)]
-    resume_from: Option<Position>,
 }
 
 impl<'c> ListWidgets<'c> {
@@ -47,9 +46,6 @@ impl<'c> ListWidgets<'c> {
             client,
             color: None,
             page_size: MAX_PAGE_SIZE,
-            limit: None,
-            prefetch: 0,
-            resume_from: None,
         }
     }
 
@@ -67,26 +63,6 @@ impl<'c> ListWidgets<'c> {
         self
     }
 
-    /// Stops after `n` widgets; the last request asks only for the widgets still needed.
-    pub fn limit(mut self, n: u64) -> Self {
-        self.limit = Some(n);
-        self
-    }
-
-    /// Fetches up to `pages` pages ahead while the consumer works (default 0).
-    /// See [`Paginator::prefetch`].
-    pub fn prefetch(mut self, pages: usize) -> Self {
-        self.prefetch = pages;
-        self
-    }
-
-    /// Continues a listing from a checkpoint: a [`Page::next`] saved earlier, or the
-    /// [`Position::from_error`] of a failed stream. Use the same filters as when it was taken.
-    pub fn resume_from(mut self, position: Position) -> Self {
-        self.resume_from = Some(position);
-        self
-    }
-
     /// The widgets, one by one. Errors end the stream and carry the position to resume from.
     pub fn stream(self) -> impl Stream<Item = Result<Widget>> + Send + 'static {
         self.paginator().stream()
@@ -98,19 +74,18 @@ impl<'c> ListWidgets<'c> {
         self.paginator().pages()
     }
 
-    fn paginator(self) -> Paginator<Widget> {
+    /// The core [`Paginator`] for this listing, for its other settings: `limit`, `prefetch`,
+    /// `resume_from` (use the same filters as when a checkpoint was taken).
+    pub fn paginator(self) -> Paginator<Widget> {
         let pagination = Pagination::offset("skip", "take").page_size(self.page_size);
-        let mut paginator = self
-            .client
+        self.client
             .paginate::<Widget>("/v1/widgets", pagination)
             .query(&self)
-            .prefetch(self.prefetch);
-        if let Some(n) = self.limit {
-            paginator = paginator.limit(n);
-        }
-        if let Some(position) = self.resume_from {
-            paginator = paginator.resume_from(position);
-        }
-        paginator
+    }
+}
+
+impl From<ListWidgets<'_>> for Paginator<Widget> {
+    fn from(list: ListWidgets<'_>) -> Self {
+        list.paginator()
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! use futures_util::TryStreamExt;
-//! use authed::widgets::{Color, NewWidget, WidgetPatch};
+//! use authed::widgets::{Color, NewWidget, WidgetPatch, WidgetsExt};
 //!
 //! # async fn run() -> authed::Result<()> {
 //! let client = authed::Client::from_env()?;
@@ -20,7 +20,7 @@
 //! let renamed = widgets.update(fetched.id, &WidgetPatch::new().name("sprocket v2")).await?;
 //!
 //! // Every blue widget, 50 per request, as one stream of items (at most 200 of them).
-//! let blue: Vec<_> = widgets.list().color("blue").page_size(50).limit(200).stream().try_collect().await?;
+//! let blue: Vec<_> = widgets.list().color("blue").page_size(50).paginator().limit(200).stream().try_collect().await?;
 //!
 //! widgets.delete(renamed.id).await?;
 //! # Ok(()) }
@@ -39,7 +39,7 @@
 //!
 //! ```no_run
 //! # async fn run(client: authed::Client) -> authed::Result<()> {
-//! use authed::{ErrorKind, StatusCode};
+//! use authed::{ErrorKind, StatusCode, widgets::WidgetsExt};
 //!
 //! match client.widgets().get(404_404).await {
 //!     Ok(widget) => println!("{widget:?}"),
@@ -55,7 +55,7 @@
 //!
 //! | call | success | errors |
 //! |---|---|---|
-//! | [`Client::me`] | [`Profile`] | |
+//! | [`WidgetsExt::me`] | [`Profile`] | |
 //! | [`WidgetsHandler::get`] | [`Widget`] | 404 |
 //! | [`WidgetsHandler::create`] | [`Widget`] (201) | 422: empty name, unknown color |
 //! | [`WidgetsHandler::update`] | [`Widget`] | 404, 422 |
@@ -79,8 +79,8 @@
 //!    `#[derive(Serialize)]` struct that becomes the query string; `stream()` and `pages()`
 //!    hand it to [`Client::paginate`](crate::Client::paginate) with the API's
 //!    [`Pagination`](crate::Pagination) strategy.
-//! 4. **An entry point**. Inside `authed` that is `impl Client { fn widgets() }`; in your
-//!    crate, where `Client` is foreign, use an extension trait (or a newtype around `Client`):
+//! 4. **An entry point**: an extension trait on [`Client`], as [`WidgetsExt`] is (or a newtype
+//!    around `Client`):
 //!
 //! ```
 //! use authed::{Client, Result};
@@ -124,36 +124,47 @@ mod models;
 pub use list::ListWidgets;
 pub use models::{Color, NewWidget, Profile, Widget, WidgetPatch};
 
+use std::future::Future;
+
 use crate::{Client, Result};
 
 /// The largest page the API serves; bigger `take` values are capped to it by the server.
 pub const MAX_PAGE_SIZE: u64 = 100;
 
-// ===== impl Client =====
+// ===== impl WidgetsExt =====
 
-impl Client {
+/// The Widgets API on a [`Client`]: bring it in scope with `use authed::widgets::WidgetsExt;`.
+///
+/// The core `Client` knows no API; a typed API is an extension trait like this one (see the
+/// [module docs](self) for the recipe).
+pub trait WidgetsExt {
     /// The typed Widgets endpoints (see [`crate::widgets`]).
     ///
     /// ```no_run
+    /// use authed::widgets::WidgetsExt;
     /// # async fn run(client: authed::Client) -> authed::Result<()> {
     /// let widget = client.widgets().get(7).await?;
     /// # Ok(()) }
     /// ```
-    pub fn widgets(&self) -> WidgetsHandler<'_> {
+    fn widgets(&self) -> WidgetsHandler<'_>;
+
+    /// The authenticated user: `GET /v1/me`. A cheap call to check that the credentials work.
+    fn me(&self) -> impl Future<Output = Result<Profile>> + Send;
+}
+
+impl WidgetsExt for Client {
+    fn widgets(&self) -> WidgetsHandler<'_> {
         WidgetsHandler { client: self }
     }
 
-    /// The authenticated user: `GET /v1/me`.
-    ///
-    /// A cheap call to check that the credentials work.
-    pub async fn me(&self) -> Result<Profile> {
-        self.get("/v1/me").send().await
+    fn me(&self) -> impl Future<Output = Result<Profile>> + Send {
+        self.get("/v1/me").send()
     }
 }
 
 // ===== impl WidgetsHandler =====
 
-/// The `/v1/widgets` endpoints, from [`Client::widgets`].
+/// The `/v1/widgets` endpoints, from [`WidgetsExt::widgets`].
 ///
 /// It only borrows the client, so it is free to create per call:
 /// `client.widgets().get(7).await?`.
@@ -198,6 +209,7 @@ impl<'c> WidgetsHandler<'c> {
     ///
     /// ```no_run
     /// use futures_util::TryStreamExt;
+    /// use authed::widgets::WidgetsExt;
     /// # async fn run(client: authed::Client) -> authed::Result<()> {
     /// // The stream is not `Unpin`: pin it to call `try_next` (or use `Box::pin`).
     /// let mut blue = std::pin::pin!(client.widgets().list().color("blue").stream());

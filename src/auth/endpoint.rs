@@ -1,0 +1,584 @@
+//! The token endpoint (RFC 6749 §3.2), shared by every grant: client authentication, the
+//! request, a bounded read of the answer, its parsing (JSON or form-encoded) and the RFC 6749
+//! §5.2 errors.
+//!
+//! A grant is one file on top of [`TokenEndpoint::request`]: it names its `grant_type` and
+//! parameters, and says whether the request may be sent twice (see [`Replay`]).
+
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use reqwest::{StatusCode, header};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use crate::{
+    AuthErrorKind, ClientSecret, Error, ErrorKind, RefreshToken, Result,
+    body::{self, TooLarge},
+    clock::Clock,
+    error::{ApiError, request_id},
+    retry::{self, Failure, Policy},
+};
+
+/// The most of a token endpoint's answer that is read: far more than any token response,
+/// small enough that an endless body costs nothing.
+pub const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// The longest `expires_in` taken as is (ten years); a longer one is clamped to it, and the
+/// 401 path covers a token that dies earlier.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// How the client authenticates itself to the token endpoint (RFC 6749 §2.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// `client_secret_basic` when a client secret is configured, else [`ClientAuth::None`].
+    #[default]
+    Auto,
+    /// HTTP Basic with the form-urlencoded client id and secret (RFC 6749 §2.3.1).
+    Basic,
+    /// `client_id` and `client_secret` in the request body.
+    Post,
+    /// A public client: only `client_id` (if any) in the body.
+    None,
+}
+
+impl ClientAuth {
+    /// The method actually used: `Auto` resolved by whether a client secret is configured.
+    pub(crate) fn resolve(self, has_secret: bool) -> ClientAuth {
+        match self {
+            ClientAuth::Auto if has_secret => ClientAuth::Basic,
+            ClientAuth::Auto => ClientAuth::None,
+            other => other,
+        }
+    }
+}
+
+/// Whether a token request may be sent again after a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Replay {
+    /// The request carries a single-use credential (a refresh token that the server may rotate):
+    /// **sent again only when the server cannot have used it** — a `429`, a `503` with
+    /// `Retry-After`, or a connection that was never made. A `500`, `502`, `504`, a timeout or a
+    /// reset may come after the server rotated the token; presenting it again would be a reuse,
+    /// which reuse-detecting servers answer by revoking the grant.
+    NotConsumed,
+    /// Nothing in the request is single-use (client credentials): also retried on `5xx`,
+    /// timeouts and lost connections.
+    Safe,
+}
+
+/// A successful token response (RFC 6749 §5.1), checked.
+#[non_exhaustive]
+pub struct TokenResponse {
+    /// The access token: never empty, only visible ASCII (it must fit an HTTP header).
+    pub access_token: SecretString,
+    /// `expires_in`, clamped to [`MAX_TOKEN_LIFETIME`]; `None` when the server did not say.
+    pub expires_in: Option<Duration>,
+    /// A new refresh token, when the server rotated it.
+    pub refresh_token: Option<RefreshToken>,
+    /// The scopes granted, when the server said (RFC 6749 §5.1: omitted means as requested).
+    pub scope: Option<String>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// A token endpoint with its client credentials, on the client's HTTP stack and retry policy.
+///
+/// Cheap to clone. Custom grants build on [`request`](TokenEndpoint::request):
+///
+/// ```no_run
+/// # async fn run(endpoint: authed::auth::TokenEndpoint, assertion: &str) -> authed::Result<()> {
+/// use authed::auth::Replay;
+/// let response = endpoint
+///     .request(
+///         &[
+///             ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+///             ("assertion", assertion),
+///         ],
+///         &[assertion],
+///         Replay::Safe,
+///     )
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TokenEndpoint {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    url: Url,
+    client_id: Option<String>,
+    client_secret: Option<ClientSecret>,
+    client_auth: ClientAuth,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    policy: Policy,
+    /// Time budget of one token request.
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for TokenEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenEndpoint")
+            .field("url", &self.inner.url.as_str())
+            .field("client_id", &self.inner.client_id)
+            .field("client_auth", &self.inner.client_auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenEndpoint {
+    /// An endpoint for a public client with no id; see [`with_client`](Self::with_client).
+    pub(crate) fn new(
+        url: Url,
+        http: reqwest::Client,
+        clock: Arc<dyn Clock>,
+        policy: Policy,
+        timeout: Option<Duration>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                url,
+                client_id: None,
+                client_secret: None,
+                client_auth: ClientAuth::Auto,
+                http,
+                clock,
+                policy,
+                timeout,
+            }),
+        }
+    }
+
+    /// The client's credentials and how to send them.
+    pub(crate) fn with_client(
+        mut self,
+        id: Option<String>,
+        secret: Option<ClientSecret>,
+        auth: ClientAuth,
+    ) -> Self {
+        let inner = Arc::make_mut(&mut self.inner);
+        (inner.client_id, inner.client_secret, inner.client_auth) = (id, secret, auth);
+        self
+    }
+
+    /// The token endpoint's URL.
+    pub fn url(&self) -> &Url {
+        &self.inner.url
+    }
+
+    /// The client id, if any.
+    pub fn client_id(&self) -> Option<&str> {
+        self.inner.client_id.as_deref()
+    }
+
+    /// Whether a client secret is configured.
+    pub fn has_client_secret(&self) -> bool {
+        self.inner.client_secret.is_some()
+    }
+
+    /// The clock the client runs on.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.inner.clock
+    }
+
+    /// POSTs a token request with `params` (form-encoded, `grant_type` among them) and the
+    /// client's authentication, retried under the client's policy as `replay` allows, and
+    /// returns the checked answer.
+    ///
+    /// `secrets` are the values in `params` that must never appear in an error (the refresh
+    /// token, an assertion); the client secret is always scrubbed.
+    pub async fn request(
+        &self,
+        params: &[(&str, &str)],
+        secrets: &[&str],
+        replay: Replay,
+    ) -> Result<TokenResponse> {
+        let mut all_secrets: Vec<String> = secrets.iter().map(|s| (*s).to_owned()).collect();
+        all_secrets.extend(self.credential_secrets());
+        let secrets: Vec<&str> = all_secrets.iter().map(String::as_str).collect();
+        retry::run(&self.inner.policy, None, "token request", || async {
+            self.send_once(params, &secrets)
+                .await
+                .map_err(|error| Failure {
+                    retryable: is_retryable(&error, replay),
+                    error,
+                })
+        })
+        .await
+    }
+
+    /// The client secret in every form it is sent: raw, form-encoded, and the Basic credential.
+    pub(crate) fn credential_secrets(&self) -> Vec<String> {
+        let Some(secret) = &self.inner.client_secret else {
+            return Vec::new();
+        };
+        let secret = secret.expose_secret();
+        let basic = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!(
+                "{}:{}",
+                form_urlencode(self.inner.client_id.as_deref().unwrap_or("")),
+                form_urlencode(secret)
+            ),
+        );
+        vec![secret.to_owned(), form_urlencode(secret), basic]
+    }
+
+    async fn send_once(&self, params: &[(&str, &str)], secrets: &[&str]) -> Result<TokenResponse> {
+        let inner = &*self.inner;
+        let mut form: Vec<(&str, &str)> = params.to_vec();
+        let secret = inner.client_secret.as_ref().map(|s| s.expose_secret());
+        let mut request = inner
+            .http
+            .post(inner.url.clone())
+            .header(header::ACCEPT, "application/json");
+        match (
+            inner.client_auth.resolve(secret.is_some()),
+            &inner.client_id,
+        ) {
+            (ClientAuth::Basic, id) => {
+                // RFC 6749 §2.3.1: both parts are form-urlencoded before being joined and encoded.
+                let id = form_urlencode(id.as_deref().unwrap_or(""));
+                request = request.basic_auth(id, Some(form_urlencode(secret.unwrap_or(""))));
+            }
+            (ClientAuth::Post, id) => {
+                if let Some(id) = id {
+                    form.push(("client_id", id));
+                }
+                form.push(("client_secret", secret.unwrap_or("")));
+            }
+            (_, Some(id)) => form.push(("client_id", id)),
+            (_, None) => {}
+        }
+        if let Some(timeout) = inner.timeout {
+            request = request.timeout(timeout);
+        }
+        let response = request
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| Error::transport("could not reach the token endpoint", e))?;
+        parse(response, secrets, inner.clock.now_utc()).await
+    }
+}
+
+/// Whether a failed token request may be sent again (see [`Replay`]).
+pub(crate) fn is_retryable(error: &Error, replay: Replay) -> bool {
+    if let ErrorKind::Auth(AuthErrorKind::InvalidGrant | AuthErrorKind::InvalidClient) =
+        error.kind()
+    {
+        return false;
+    }
+    match (replay, error.status()) {
+        (_, Some(StatusCode::TOO_MANY_REQUESTS)) => true,
+        (Replay::NotConsumed, Some(StatusCode::SERVICE_UNAVAILABLE)) => {
+            error.retry_after().is_some()
+        }
+        (Replay::NotConsumed, Some(_)) => false,
+        (Replay::NotConsumed, None) => error.is_connect(),
+        (Replay::Safe, Some(status)) => status.is_server_error(),
+        (Replay::Safe, None) => matches!(error.kind(), ErrorKind::Transport | ErrorKind::Timeout),
+    }
+}
+
+/// Reads and checks the token endpoint's answer.
+async fn parse(
+    response: reqwest::Response,
+    secrets: &[&str],
+    now: SystemTime,
+) -> Result<TokenResponse> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let with_context = |e: Error| {
+        e.with_status(status)
+            .with_request_id(request_id(&headers, secrets))
+            .with_retry_after(crate::retry::retry_after(&headers, now))
+    };
+    let body = match body::read_bounded(response, MAX_TOKEN_RESPONSE_BYTES).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(TooLarge)) => {
+            return Err(with_context(Error::auth(
+                AuthErrorKind::InvalidResponse,
+                format!(
+                    "the token endpoint's response is larger than {} KiB",
+                    MAX_TOKEN_RESPONSE_BYTES / 1024
+                ),
+            )));
+        }
+        Err(e) => {
+            return Err(with_context(Error::transport(
+                "could not read the token endpoint's response",
+                e,
+            )));
+        }
+    };
+    if !status.is_success() {
+        return Err(with_context(endpoint_error(status, &body, secrets)));
+    }
+    let form_encoded = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let raw: RawTokenResponse = if form_encoded {
+        serde_urlencoded::from_bytes(&body).map_err(|e| {
+            // Never a snippet of a 200: it holds the new access and refresh tokens.
+            with_context(Error::decode(
+                format!(
+                    "the token endpoint's form-encoded response is not a token response ({} bytes)",
+                    body.len()
+                ),
+                e,
+            ))
+        })?
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            with_context(Error::decode(
+                format!(
+                    "the token endpoint's response is not a JSON token response ({} bytes, {})",
+                    body.len(),
+                    e.classify_name()
+                ),
+                // serde_json's message quotes no input, only positions.
+                e,
+            ))
+        })?
+    };
+    if raw.error.is_some() {
+        // Some servers answer 200 with an RFC 6749 §5.2 error body.
+        return Err(with_context(endpoint_error(status, &body, secrets)));
+    }
+    raw.into_response().map_err(with_context)
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "invalid JSON",
+            serde_json::error::Category::Data => "unexpected field types",
+            serde_json::error::Category::Eof => "truncated JSON",
+        }
+    }
+}
+
+/// Maps an RFC 6749 §5.2 error response (or any failed status) to an [`Error`].
+fn endpoint_error(status: StatusCode, body: &[u8], secrets: &[&str]) -> Error {
+    let api = ApiError::parse(body, secrets);
+    let error = Error::new(
+        ErrorKind::Auth(AuthErrorKind::Rejected),
+        "the token request was refused",
+    );
+    let error = match api.code.as_deref() {
+        Some("invalid_grant") => Error::auth(
+            AuthErrorKind::InvalidGrant,
+            "the refresh token was rejected (invalid_grant): re-authentication required",
+        ),
+        Some("invalid_client") => Error::auth(
+            AuthErrorKind::InvalidClient,
+            "the token endpoint rejected the client credentials (invalid_client)",
+        ),
+        _ if status == StatusCode::TOO_MANY_REQUESTS => error.with_kind(ErrorKind::RateLimited),
+        _ => error,
+    };
+    error.with_api_error(api)
+}
+
+/// The fields of RFC 6749 §5.1 and §5.2, leniently typed: servers send numbers as strings,
+/// scopes as arrays, and extra fields of any type.
+#[derive(Deserialize)]
+struct RawTokenResponse {
+    access_token: Option<String>,
+    token_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    expires_in: Option<serde_json::Value>,
+    refresh_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    scope: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "lenient")]
+    error: Option<serde_json::Value>,
+}
+
+/// Any JSON value, or a string in a form body.
+fn lenient<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<serde_json::Value>, D::Error> {
+    Option::<serde_json::Value>::deserialize(deserializer)
+}
+
+impl RawTokenResponse {
+    fn into_response(self) -> Result<TokenResponse> {
+        let invalid = |msg: String| Error::auth(AuthErrorKind::InvalidResponse, msg);
+        let access_token = self
+            .access_token
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| invalid("the token response has no access_token".into()))?;
+        if !is_header_safe(&access_token) {
+            return Err(invalid(
+                "the token response's access_token has characters not allowed in an HTTP header"
+                    .into(),
+            ));
+        }
+        match self.token_type.as_deref() {
+            None => {}
+            Some(t) if t.eq_ignore_ascii_case("bearer") => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "the token endpoint issued a {:?} token; only Bearer tokens are supported",
+                    other.chars().take(32).collect::<String>()
+                )));
+            }
+        }
+        let expires_in = match &self.expires_in {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => Some(parse_expires_in(value).map_err(invalid)?),
+        };
+        let scope = match self.scope {
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(serde_json::Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            _ => None,
+        };
+        Ok(TokenResponse {
+            access_token: SecretString::from(access_token),
+            expires_in,
+            refresh_token: self
+                .refresh_token
+                .filter(|t| !t.trim().is_empty())
+                .map(RefreshToken::new),
+            scope,
+        })
+    }
+}
+
+/// Whether `Bearer <token>` is a valid header value: visible ASCII only (RFC 6750 §2.1 allows
+/// less, but servers issue more; CR, LF and other controls are what must never pass).
+pub(crate) fn is_header_safe(token: &str) -> bool {
+    token.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// `expires_in` as a positive number of seconds, clamped to [`MAX_TOKEN_LIFETIME`]; numeric
+/// strings are accepted (some servers send `"3599"`), anything else is refused.
+fn parse_expires_in(value: &serde_json::Value) -> std::result::Result<Duration, String> {
+    let seconds = match value {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match seconds {
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(
+            s.min(MAX_TOKEN_LIFETIME.as_secs_f64()),
+        )),
+        Some(s) if s == f64::INFINITY => Ok(MAX_TOKEN_LIFETIME),
+        Some(_) => {
+            Err("the token response's expires_in is not a positive number of seconds".to_owned())
+        }
+        None => Err("the token response's expires_in is not a number".to_owned()),
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value (RFC 6749 Appendix B).
+pub(crate) fn form_urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn expires_in_accepts_numbers_and_numeric_strings_and_clamps_huge_ones() {
+        assert_eq!(
+            parse_expires_in(&json!(3600)).unwrap(),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            parse_expires_in(&json!("3599")).unwrap(),
+            Duration::from_secs(3599)
+        );
+        assert_eq!(
+            parse_expires_in(&json!(59.5)).unwrap(),
+            Duration::from_secs_f64(59.5)
+        );
+        for huge in [json!(2_147_483_648_u64), json!(1e20), json!("1e300")] {
+            assert_eq!(
+                parse_expires_in(&huge).unwrap(),
+                MAX_TOKEN_LIFETIME,
+                "{huge}"
+            );
+        }
+        for bad in [json!(-5), json!(0), json!("soon"), json!([1]), json!({})] {
+            assert!(parse_expires_in(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_form_urlencoded_first() {
+        assert_eq!(form_urlencode("a+b:c/d%e f"), "a%2Bb%3Ac%2Fd%25e+f");
+    }
+
+    #[test]
+    fn header_unsafe_tokens_are_refused() {
+        assert!(is_header_safe("at-Abc.123_~+/="));
+        for bad in ["a\r\nb", "a b", "a\tb", "é", "a\0"] {
+            assert!(!is_header_safe(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn token_request_retries_only_where_the_refresh_token_was_not_consumed() {
+        let status = |code: u16| {
+            Error::auth(AuthErrorKind::Rejected, "x")
+                .with_status(StatusCode::from_u16(code).unwrap())
+        };
+        let not_consumed = |e: &Error| is_retryable(e, Replay::NotConsumed);
+        assert!(not_consumed(&status(429)));
+        assert!(not_consumed(
+            &status(503).with_retry_after(Some(Duration::from_secs(1)))
+        ));
+        for code in [500, 502, 503, 504, 400] {
+            assert!(!not_consumed(&status(code)), "{code}");
+        }
+        assert!(!not_consumed(&Error::new(ErrorKind::Timeout, "x")));
+        for code in [500, 502, 503, 504] {
+            assert!(is_retryable(&status(code), Replay::Safe), "{code}");
+        }
+        assert!(is_retryable(
+            &Error::new(ErrorKind::Timeout, "x"),
+            Replay::Safe
+        ));
+        let invalid_grant =
+            Error::auth(AuthErrorKind::InvalidGrant, "x").with_status(StatusCode::BAD_REQUEST);
+        assert!(!is_retryable(&invalid_grant, Replay::Safe));
+    }
+}

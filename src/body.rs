@@ -1,0 +1,45 @@
+//! Bounded reading of response bodies: **memory stays bounded whatever a server sends**.
+
+use bytes::{Bytes, BytesMut};
+
+/// A body that went past its bound; what was read is dropped.
+#[derive(Debug)]
+pub(crate) struct TooLarge;
+
+/// Reads the whole body, or fails with [`TooLarge`] as soon as it exceeds `limit` bytes
+/// (a `Content-Length` above it fails before anything is read). Transport errors pass through.
+pub(crate) async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<std::result::Result<Bytes, TooLarge>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(Err(TooLarge));
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(Err(TooLarge));
+        }
+        if body.is_empty() && response.content_length() == Some(chunk.len() as u64) {
+            // The usual case, one chunk: no copy.
+            return Ok(Ok(chunk));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Ok(body.freeze()))
+}
+
+/// Reads at most `limit` bytes of the body, for error reports; a body that fails half-way
+/// keeps what arrived.
+pub(crate) async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())])
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
+}
