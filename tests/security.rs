@@ -3,14 +3,9 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex, OnceLock},
-};
-
 use authed::{ClientAuth, ExposeSecret};
 use base64::{Engine, engine::general_purpose::STANDARD};
-use common::{ACCESS_TOKEN, REFRESH_TOKEN, builder, received};
+use common::{ACCESS_TOKEN, Captured, REFRESH_TOKEN, builder, received};
 use serde_json::{Value, json};
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
@@ -19,45 +14,6 @@ use wiremock::{
 
 const CLIENT_SECRET: &str = "cs-client-secret-0123456789";
 const ROTATED: &str = "rt-rotated-0123456789";
-
-/// Collects everything a `tracing` subscriber at TRACE level writes, for every target.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// The process-wide capture. A global subscriber (not a scoped one) is used because the
-    /// tests of this file run on several threads, and `log` records (from reqwest) are
-    /// captured too. Every test here installs it, so everything any of them logs is checked.
-    fn install() -> Self {
-        static CAPTURED: OnceLock<Captured> = OnceLock::new();
-        CAPTURED
-            .get_or_init(|| {
-                let logs = Captured::default();
-                let writer = logs.clone();
-                tracing_subscriber::fmt()
-                    .with_max_level(tracing::Level::TRACE)
-                    .with_writer(move || writer.clone())
-                    .with_ansi(false)
-                    .init();
-                logs
-            })
-            .clone()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 fn assert_no_secret(what: &str, text: &str) {
     for secret in [REFRESH_TOKEN, ACCESS_TOKEN, CLIENT_SECRET, ROTATED] {

@@ -158,3 +158,43 @@ pub fn bearer(request: &wiremock::Request) -> Option<String> {
         .get("authorization")
         .map(|v| v.to_str().unwrap().to_owned())
 }
+
+/// Collects everything a `tracing` subscriber at TRACE level writes, for every target.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The process-wide capture. A global subscriber (not a scoped one) is used because tests
+    /// run on several threads, and `log` records (from reqwest) are captured too. Every test
+    /// of a binary that installs it has everything it logs checked.
+    pub fn install() -> Self {
+        static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        CAPTURED
+            .get_or_init(|| {
+                let logs = Captured::default();
+                let writer = logs.clone();
+                tracing_subscriber::fmt()
+                    .with_max_level(tracing::Level::TRACE)
+                    .with_writer(move || writer.clone())
+                    .with_ansi(false)
+                    .init();
+                logs
+            })
+            .clone()
+    }
+
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}

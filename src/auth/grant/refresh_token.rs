@@ -105,7 +105,7 @@ impl RefreshTokenGrant {
             tracing::debug!(target: "authed::auth", "adopted the access token another client stored");
             return Ok(token);
         }
-        let (presented, expected) = self.choose(record.as_ref()).await?;
+        let (presented, expected) = self.choose(record.as_ref())?;
         self.redactor.add(presented.expose_secret());
 
         let mut form = vec![
@@ -166,7 +166,14 @@ impl RefreshTokenGrant {
                 *self.store_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
             }
             // The rotated token lives on in memory and is presented (and saved) next time.
-            Err(_) if rotated.is_some() => *unsaved = Some((expected.unwrap_or(presented), next)),
+            Err(_) if rotated.is_some() => {
+                // Keep the token the store still holds as the one replaced, across failed saves.
+                let replaced = match &*unsaved {
+                    Some((replaced, previous)) if previous.is_same(&presented) => replaced.clone(),
+                    _ => presented,
+                };
+                *unsaved = Some((replaced, next));
+            }
             Err(_) => {}
         }
         Ok(token)
@@ -181,31 +188,34 @@ impl RefreshTokenGrant {
     }
 
     /// The token to present, and the token the store holds now (for compare-and-swap).
-    async fn choose(
+    fn choose(
         &self,
         record: Option<&StoredTokens>,
     ) -> Result<(RefreshToken, Option<RefreshToken>)> {
         let stored = record.map(|r| r.refresh_token.clone());
+        let chosen = match (record, &self.seed) {
+            (Some(record), Some((seed, _))) if !self.is_ours(record) => {
+                tracing::info!(target: "authed::auth", "the configured refresh token differs from the one the store was seeded from: a new login; the store is reset to it");
+                seed.clone()
+            }
+            (Some(record), _) => record.refresh_token.clone(),
+            (None, Some((seed, _))) => seed.clone(),
+            (None, None) => {
+                return Err(Error::config(
+                    "no refresh token: none is configured and the token store holds none",
+                ));
+            }
+        };
+        // A rotation whose save failed: the store still holds (or would yield) the token it
+        // replaced, which the server has retired; present the rotated one instead.
         let unsaved = self
             .unsaved
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        if let (Some((replaced, rotated)), Some(stored)) = (unsaved, &stored)
-            && replaced.is_same(stored)
-        {
-            return Ok((rotated, Some(stored.clone())));
-        }
-        match (record, &self.seed) {
-            (Some(record), Some((seed, _))) if !self.is_ours(record) => {
-                tracing::info!(target: "authed::auth", "the configured refresh token differs from the one the store was seeded from: a new login; the store is reset to it");
-                Ok((seed.clone(), stored))
-            }
-            (Some(record), _) => Ok((record.refresh_token.clone(), stored)),
-            (None, Some((seed, _))) => Ok((seed.clone(), None)),
-            (None, None) => Err(Error::config(
-                "no refresh token: none is configured and the token store holds none",
-            )),
+        match unsaved {
+            Some((replaced, rotated)) if replaced.is_same(&chosen) => Ok((rotated, stored)),
+            _ => Ok((chosen, stored)),
         }
     }
 
