@@ -155,3 +155,24 @@ pub use url::Url;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The guides in `docs/`, compiled as doctests so that every snippet in them keeps working.
+/// Blocks that are not Rust are marked (`text`, `sh`, `toml`, `json`, `http`).
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../docs/architecture.md")]
+    struct Architecture;
+    #[doc = include_str!("../docs/auth.md")]
+    struct Auth;
+    #[doc = include_str!("../docs/pagination.md")]
+    struct Pagination;
+    #[doc = include_str!("../docs/retries.md")]
+    struct Retries;
+    #[doc = include_str!("../docs/security.md")]
+    struct Security;
+    #[cfg(feature = "mock")]
+    #[doc = include_str!("../docs/testing.md")]
+    struct Testing;
+    #[doc = include_str!("../docs/widgets-api.md")]
+    struct WidgetsApi;
+}

@@ -1,6 +1,6 @@
 //! Authentication: the secrets, the refresh grant, the token cache and refresh token stores.
 //!
-//! See [`docs/auth.md`](https://github.com/authed-rs/authed/blob/main/docs/auth.md) for the
+//! See `docs/auth.md` in the repository for the
 //! token lifecycle. In short: the first request fetches an access token with the refresh
 //! token; the token is reused until it enters its refresh window, when one background refresh
 //! replaces it; requests wait only when the token has actually expired.
