@@ -213,3 +213,61 @@ fn every_guide_is_compiled_as_doctests() {
     );
     assert!(lib.contains("include_str!(\"../README.md\")"));
 }
+
+#[test]
+fn every_test_the_threat_model_names_exists() {
+    // docs/security.md names the test behind each rule as `file::test` (tests/file.rs) or
+    // `module::tests::test` (a unit test in src/); a renamed or deleted test must not leave
+    // a rule without its proof.
+    let security = read(&root().join("docs/security.md"));
+    let mut sources = String::new();
+    let mut folders = vec![root().join("src"), root().join("tests")];
+    while let Some(folder) = folders.pop() {
+        for entry in fs::read_dir(&folder).expect("readable source folder") {
+            let path = entry.expect("readable entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                sources.push_str(&read(&path));
+            }
+        }
+    }
+    let (mut named, mut missing) = (0, Vec::new());
+    for span in security.split('`').skip(1).step_by(2) {
+        let segments: Vec<&str> = span.split("::").collect();
+        let is_path = segments.len() >= 2
+            && segments.iter().all(|s| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            });
+        let is_test = is_path
+            && (segments.contains(&"tests")
+                || root()
+                    .join("tests")
+                    .join(format!("{}.rs", segments[0]))
+                    .exists());
+        if !is_test {
+            continue;
+        }
+        named += 1;
+        let name = segments[segments.len() - 1];
+        let file = root().join("tests").join(format!("{}.rs", segments[0]));
+        let found = if segments.contains(&"tests") {
+            sources.contains(&format!("fn {name}("))
+        } else {
+            read(&file).contains(&format!("fn {name}("))
+        };
+        if !found {
+            missing.push(span.to_owned());
+        }
+    }
+    assert!(
+        named >= 20,
+        "the threat model names its tests ({named} found)"
+    );
+    assert!(
+        missing.is_empty(),
+        "docs/security.md names tests that do not exist: {missing:?}"
+    );
+}
