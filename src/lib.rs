@@ -17,14 +17,18 @@
 //!   stores, clock), [`retry`] (429, `Retry-After`, backoff), [`pagination`] (listings as
 //!   streams), [`widgets`] (the typed reference API), `mock` (feature `mock`: a fake API for
 //!   tests)
-//! - Guides in `docs/`: `architecture.md`, `auth.md`, `retries.md`, `pagination.md`,
-//!   `testing.md`, `security.md`
+//! - Guides in the repository's `docs/` folder (their examples are compiled as doctests):
+//!   `architecture.md`, `auth.md`, `retries.md`, `pagination.md`, `testing.md`, `security.md`,
+//!   `widgets-api.md`
 //!
 //! # Getting started
 //!
+//! `authed` is not on crates.io yet: depend on a checkout by path (or on its git repository,
+//! `{ git = "<URL>", rev = "<commit>" }`).
+//!
 //! ```toml
 //! [dependencies]
-//! authed = "0.1"
+//! authed = { path = "../authed" }
 //! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
 //! ```
 //!
