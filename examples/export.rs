@@ -32,8 +32,9 @@
 //! - `--interrupt-after PAGES`: simulate a crash after writing that many pages, at the worst
 //!   moment: the last page is in the file but not yet in the checkpoint.
 //!
-//! For example, an API that pages like GitHub's: `--path /user/repos --paging link --page-size 100`; a Django REST
-//! Framework API: `--path /api/items/ --paging next --items-at /results`.
+//! For example, an API that pages like GitHub's:
+//! `--path /user/repos --paging link --page-size 100`; a Django REST Framework API:
+//! `--path /api/items/ --paging next --items-at /results`.
 //!
 //! The checkpoint holds the listing's position ([`authed::pagination::Position`], serde) and
 //! the length of the file when it was taken. Resuming cuts the file back to that length and

@@ -25,10 +25,11 @@
 //! - `--page-size N`: items per request (default 10).
 //! - `--limit N`: stop after N items (default 100), so that a demo never walks a whole dataset.
 //!
-//! For example, an API that pages like GitHub's: `--get /user --list /user/repos --paging link`; a Django REST
-//! Framework API: `--list /api/items/ --paging next --items-at /results`. Given a `--list` path
-//! other than `/v1/widgets`, the embedded mock serves 50 items there in the chosen style (its
-//! cursor pages keep the items at `/items`, its next-URL pages at `/results`).
+//! For example, an API that pages like GitHub's:
+//! `--get /user --list /user/repos --paging link`; a Django REST Framework API:
+//! `--list /api/items/ --paging next --items-at /results`. Given a `--list` path other than
+//! `/v1/widgets`, the embedded mock serves 50 items there in the chosen style (its cursor pages
+//! keep the items at `/items`, its next-URL pages at `/results`).
 //!
 //! Environment variables:
 //!
