@@ -162,6 +162,11 @@ struct ReadmeDoctests;
 
 /// The guides in `docs/`, compiled as doctests so that every snippet in them keeps working.
 /// Blocks that are not Rust are marked (`text`, `sh`, `toml`, `json`, `http`).
+///
+/// They are compiled here rather than rendered as module docs because they link to each other
+/// and to the source with relative links, which work where the guides are read (the
+/// repository) and would be dead in rendered rustdoc. `tests/docs.rs` fails if a guide is
+/// missing from this list.
 #[cfg(doctest)]
 mod guides {
     #[doc = include_str!("../docs/architecture.md")]
