@@ -22,7 +22,6 @@
 //!
 //! Environment variables: none; it always runs against the embedded mock API.
 
-use authed::widgets::WidgetsExt;
 use std::time::{Duration, Instant};
 
 use authed::{Client, mock::MockApi};
@@ -74,7 +73,8 @@ async fn round(
     let mut tasks = JoinSet::new();
     for id in 1..=TASKS {
         let client = client.clone();
-        tasks.spawn(async move { client.widgets().get(id).await });
+        let path = format!("/v1/widgets/{id}");
+        tasks.spawn(async move { client.get(&path).send::<serde_json::Value>().await });
     }
     let mut ok = 0;
     while let Some(joined) = tasks.join_next().await {

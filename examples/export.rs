@@ -1,16 +1,40 @@
-//! Export: every widget to an NDJSON file, with a progress bar, a checkpoint after each page,
-//! and `--resume` to continue after an interruption — without losing or duplicating a widget.
+//! Export: every item of a listing to an NDJSON file, with a progress bar, a checkpoint after
+//! each page, and `--resume` to continue after an interruption — without losing or duplicating
+//! an item.
 //!
 //! ```text
-//! cargo run --example export --features mock -- [--out PATH] [--resume] [--interrupt-after PAGES] [--page-size N]
+//! cargo run --example export --features mock -- [--path PATH] [--paging STYLE] [--items-at POINTER]
+//!     [--page-size N] [--id FIELD] [--out FILE] [--resume] [--interrupt-after PAGES]
 //! ```
 //!
-//! - `--out PATH`: the NDJSON file (default `widgets.ndjson`); the checkpoint is written next
-//!   to it as `PATH.checkpoint.json`.
-//! - `--resume`: continue from the checkpoint instead of starting over.
+//! What to export (the defaults are the Widgets API of the embedded mock):
+//!
+//! - `--path PATH`: the listing (default `/v1/widgets`), e.g. `/user/repos`.
+//! - `--paging STYLE`: how it pages (default `offset:skip,take`): `offset[:SKIP,TAKE]`,
+//!   `page[:PAGE,PER_PAGE]` (numbered from 1), `cursor[:PARAM,POINTER[,SIZE]]` (the next cursor
+//!   at a JSON pointer in the body), `next[:POINTER[,SIZE]]` (the next page's URL in the body)
+//!   or `link[:SIZE]` (the `Link: rel="next"` header). Names left out take the defaults
+//!   `skip,take`, `page,per_page`, `cursor,/next_cursor,limit`, `/next,page_size`, `per_page`.
+//! - `--items-at POINTER`: where the items are in an envelope body, e.g. `/results` (default:
+//!   the body is the array).
+//! - `--page-size N`: items per request (default 100). **Keep it at or below the API's
+//!   maximum**: an API that caps the page size without announcing a total makes a capped page
+//!   look like the last one.
+//! - `--id FIELD`: the field that identifies an item (default `id`); the finished file is
+//!   checked to hold each value once. Items without it are counted, not checked.
+//!
+//! How to export it:
+//!
+//! - `--out FILE`: the NDJSON file (default `export.ndjson`); the checkpoint is written next
+//!   to it as `FILE.checkpoint.json`.
+//! - `--resume`: continue from the checkpoint instead of starting over. Give the same path,
+//!   paging and query as the run that wrote it.
 //! - `--interrupt-after PAGES`: simulate a crash after writing that many pages, at the worst
 //!   moment: the last page is in the file but not yet in the checkpoint.
-//! - `--page-size N`: widgets per request (default 100, the API's maximum).
+//!
+//! For example, an API that pages like GitHub's:
+//! `--path /user/repos --paging link --page-size 100`; a Django REST Framework API:
+//! `--path /api/items/ --paging next --items-at /results`.
 //!
 //! The checkpoint holds the listing's position ([`authed::pagination::Position`], serde) and
 //! the length of the file when it was taken. Resuming cuts the file back to that length and
@@ -20,14 +44,17 @@
 //! Environment variables:
 //!
 //! - `AUTHED_BASE_URL` unset (the default): exports from the embedded mock API, seeded with
-//!   1,000 widgets. Without `--resume` or `--interrupt-after`, the run demonstrates both: a
-//!   first pass crashes after 3 pages, a second one resumes, and the file is checked to hold
-//!   each widget exactly once.
+//!   1,000 widgets; given another `--path`, the mock serves 1,000 items there in the chosen
+//!   paging style (its cursor pages keep the items at `/items`, its next-URL pages at
+//!   `/results`). Without `--resume` or `--interrupt-after`, the run demonstrates both: a first
+//!   pass crashes after 3 pages, a second one resumes, and the file is checked to hold all
+//!   1,000 items, each exactly once.
 //! - `AUTHED_BASE_URL` set: exports from that API with `Client::from_env()` (which also reads
 //!   `AUTHED_TOKEN_URL`, `AUTHED_REFRESH_TOKEN`, `AUTHED_CLIENT_ID`, `AUTHED_CLIENT_SECRET`,
 //!   `AUTHED_SCOPE`).
 
-use authed::widgets::WidgetsExt;
+mod common;
+
 use std::{
     collections::HashSet,
     io::IsTerminal,
@@ -39,19 +66,20 @@ use authed::{
     Client,
     mock::MockApi,
     pagination::{Marker, Position},
-    widgets::Widget,
 };
+use common::Style;
 use futures_util::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::{fs, io::AsyncWriteExt};
 
 type BoxError = Box<dyn std::error::Error>;
 
-const USAGE: &str =
-    "usage: export [--out PATH] [--resume] [--interrupt-after PAGES] [--page-size N]";
-/// Widgets seeded in the mock API.
-const MOCK_WIDGETS: u64 = 1_000;
+const USAGE: &str = "usage: export [--path PATH] [--paging STYLE] [--items-at POINTER] \
+                     [--page-size N] [--id FIELD] [--out FILE] [--resume] [--interrupt-after PAGES]";
+/// Items seeded in the mock API.
+const MOCK_ITEMS: u64 = 1_000;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -60,47 +88,54 @@ async fn main() -> Result<(), BoxError> {
     if std::env::var_os("AUTHED_BASE_URL").is_some() {
         let client = Client::from_env()?;
         println!(
-            "Exporting from {} to {}",
+            "Exporting {} from {} (paging {}) to {}",
+            args.path,
             client.base_url(),
+            args.paging,
             args.out.display()
         );
-        return run(&client, &args, args.resume, args.interrupt_after).await;
+        return run(&client, &args, args.resume, args.interrupt_after, None).await;
     }
 
-    let api = MockApi::builder().widgets(MOCK_WIDGETS).start().await;
+    let api = MockApi::builder().widgets(MOCK_ITEMS).start().await;
+    common::serve_listing(&api, &args.path, &args.paging, MOCK_ITEMS).await;
     let client = api.client();
     println!(
-        "AUTHED_BASE_URL is not set: exporting {MOCK_WIDGETS} widgets from the embedded mock API"
+        "AUTHED_BASE_URL is not set: exporting {MOCK_ITEMS} items from {} of the embedded mock API (paging {})",
+        args.path, args.paging
     );
+    let expected = Some(MOCK_ITEMS);
     if args.resume || args.interrupt_after.is_some() {
-        return run(&client, &args, args.resume, args.interrupt_after).await;
+        return run(&client, &args, args.resume, args.interrupt_after, expected).await;
     }
     println!("\nRun 1, interrupted after 3 pages (as `--interrupt-after 3`):");
-    run(&client, &args, false, Some(3)).await?;
+    run(&client, &args, false, Some(3), expected).await?;
     println!("\nRun 2, resumed (as `--resume`):");
-    run(&client, &args, true, None).await
+    run(&client, &args, true, None, expected).await
 }
 
 /// One export run: starts over or resumes, and stops early when told to simulate a crash.
+/// `expected` is the number of items the listing holds, when the program knows it.
 async fn run(
     client: &Client,
     args: &Args,
     resume: bool,
     interrupt_after: Option<u64>,
+    expected: Option<u64>,
 ) -> Result<(), BoxError> {
     let checkpoint_path = checkpoint_path(&args.out);
     let (mut file, mut checkpoint) = if resume {
         let checkpoint = Checkpoint::load(&checkpoint_path).await?;
         let Some(next) = &checkpoint.next else {
             println!("  the checkpoint says the export is complete; nothing to do");
-            return verify(&args.out, &checkpoint).await;
+            return verify(&args.out, &args.id, &checkpoint).await;
         };
         let file = fs::OpenOptions::new().append(true).open(&args.out).await?;
         let on_disk = file.metadata().await?.len();
         // Lines written after the checkpoint belong to a page that will be fetched again.
         file.set_len(checkpoint.bytes).await?;
         println!(
-            "  checkpoint: {} widgets ({} bytes; the file had {on_disk}, cut back), next widget #{}",
+            "  checkpoint: {} items ({} bytes; the file had {on_disk}, cut back), next item #{}",
             checkpoint.exported,
             checkpoint.bytes,
             next.index() + 1
@@ -121,11 +156,11 @@ async fn run(
         .clone()
         .unwrap_or(Position::new(Marker::Start));
     // Fetch the next page while this one is written.
+    let pagination = args
+        .paging
+        .pagination(args.items_at.as_deref(), args.page_size);
     let list = client
-        .widgets()
-        .list()
-        .page_size(args.page_size)
-        .paginator()
+        .paginate::<Value>(&args.path, pagination)
         .prefetch(1)
         .resume_from(start);
     let mut pages = pin!(list.pages());
@@ -138,8 +173,8 @@ async fn run(
             total = Some(n);
         }
         let mut lines = Vec::new();
-        for widget in page.items() {
-            serde_json::to_writer(&mut lines, widget)?;
+        for item in page.items() {
+            serde_json::to_writer(&mut lines, item)?;
             lines.push(b'\n');
         }
         file.write_all(&lines).await?;
@@ -148,7 +183,7 @@ async fn run(
         if interrupt_after == Some(fetched) {
             bar.abandon();
             println!(
-                "  simulated crash after page {fetched}: its {} widgets are in the file, not in the checkpoint",
+                "  simulated crash after page {fetched}: its {} items are in the file, not in the checkpoint",
                 page.items().len()
             );
             return Ok(());
@@ -166,43 +201,52 @@ async fn run(
     checkpoint.next = None;
     checkpoint.save(&checkpoint_path).await?;
     println!(
-        "  exported {} widgets to {}",
+        "  exported {} items to {}",
         checkpoint.exported,
         args.out.display()
     );
     if let Some(total) = total.filter(|t| *t != checkpoint.exported) {
         let msg = format!(
-            "the API announced {total} widgets (X-Total-Count) but {} were exported",
+            "the API announced {total} items but {} were exported",
             checkpoint.exported
         );
         return Err(msg.into());
     }
-    verify(&args.out, &checkpoint).await
+    if let Some(expected) = expected.filter(|n| *n != checkpoint.exported) {
+        let msg = format!(
+            "the listing holds {expected} items but {} were exported",
+            checkpoint.exported
+        );
+        return Err(msg.into());
+    }
+    verify(&args.out, &args.id, &checkpoint).await
 }
 
-/// Checks the file: one widget per line, as many as checkpointed, each id once.
-async fn verify(out: &Path, checkpoint: &Checkpoint) -> Result<(), BoxError> {
+/// Checks the file: one JSON item per line, as many as checkpointed, each `id` value once.
+async fn verify(out: &Path, id: &str, checkpoint: &Checkpoint) -> Result<(), BoxError> {
     let text = fs::read_to_string(out).await?;
-    let mut ids = HashSet::new();
+    let (mut lines, mut ids) = (0, HashSet::new());
     for (n, line) in text.lines().enumerate() {
-        let widget: Widget = serde_json::from_str(line)
-            .map_err(|e| format!("{}:{}: not a widget: {e}", out.display(), n + 1))?;
-        if !ids.insert(widget.id) {
-            return Err(format!("widget {} appears twice in {}", widget.id, out.display()).into());
+        let item: Value = serde_json::from_str(line)
+            .map_err(|e| format!("{}:{}: not JSON: {e}", out.display(), n + 1))?;
+        lines += 1;
+        if let Some(value) = item.get(id)
+            && !ids.insert(value.to_string())
+        {
+            let msg = format!("{id} {value} appears twice in {}", out.display());
+            return Err(msg.into());
         }
     }
-    if ids.len() as u64 != checkpoint.exported {
+    if lines != checkpoint.exported {
         let msg = format!(
-            "{} holds {} widgets, expected {}",
+            "{} holds {lines} items, expected {}",
             out.display(),
-            ids.len(),
             checkpoint.exported
         );
         return Err(msg.into());
     }
     println!(
-        "  verified: {} lines, {} distinct widget ids, no duplicates",
-        ids.len(),
+        "  verified: {lines} lines, {} distinct values of {id:?}, no duplicates",
         ids.len()
     );
     Ok(())
@@ -214,7 +258,7 @@ fn progress_bar(done: u64) -> ProgressBar {
     }
     let bar = ProgressBar::new(0).with_position(done);
     if let Ok(style) =
-        ProgressStyle::with_template("  {bar:40} {pos}/{len} widgets ({per_sec}, {eta} left)")
+        ProgressStyle::with_template("  {bar:40} {pos}/{len} items ({per_sec}, {eta} left)")
     {
         bar.set_style(style);
     }
@@ -231,7 +275,7 @@ struct Checkpoint {
     next: Option<Position>,
     /// The file's length when the checkpoint was taken.
     bytes: u64,
-    /// Widgets in the file up to `bytes`.
+    /// Items in the file up to `bytes`.
     exported: u64,
 }
 
@@ -265,27 +309,35 @@ fn checkpoint_path(out: &Path) -> PathBuf {
 // ===== Args =====
 
 struct Args {
+    path: String,
+    paging: Style,
+    items_at: Option<String>,
+    page_size: u64,
+    id: String,
     out: PathBuf,
     resume: bool,
     interrupt_after: Option<u64>,
-    page_size: u64,
 }
 
 impl Args {
     /// The command line; prints the usage and exits on `--help` or a mistake.
     fn parse() -> Self {
         Self::try_parse().unwrap_or_else(|mistake| {
-            eprintln!("{mistake}\n{USAGE}");
+            eprintln!("{mistake}\n{USAGE}\n  STYLE: {}", common::PAGING_SYNTAX);
             std::process::exit(2);
         })
     }
 
     fn try_parse() -> Result<Self, String> {
         let mut args = Self {
-            out: PathBuf::from("widgets.ndjson"),
+            path: common::WIDGETS_PATH.into(),
+            paging: Style::default(),
+            items_at: None,
+            page_size: 100,
+            id: "id".into(),
+            out: PathBuf::from("export.ndjson"),
             resume: false,
             interrupt_after: None,
-            page_size: authed::widgets::MAX_PAGE_SIZE,
         };
         let mut argv = std::env::args().skip(1);
         while let Some(arg) = argv.next() {
@@ -295,12 +347,16 @@ impl Args {
                     .map_err(|_| format!("{arg} needs a number, not {v:?}"))
             };
             match arg.as_str() {
+                "--path" => args.path = value(&arg)?,
+                "--paging" => args.paging = value(&arg)?.parse()?,
+                "--items-at" => args.items_at = Some(value(&arg)?),
+                "--id" => args.id = value(&arg)?,
                 "--out" => args.out = value("--out")?.into(),
                 "--resume" => args.resume = true,
                 "--interrupt-after" => args.interrupt_after = Some(number(value(&arg)?)?),
                 "--page-size" => args.page_size = number(value(&arg)?)?,
                 "-h" | "--help" => {
-                    println!("{USAGE}");
+                    println!("{USAGE}\n  STYLE: {}", common::PAGING_SYNTAX);
                     std::process::exit(0);
                 }
                 other => return Err(format!("unknown argument {other:?}")),

@@ -1,11 +1,35 @@
 //! Quickstart: what `authed` does for you, in plain lines.
 //!
-//! It signs in, streams the widgets page by page, and keeps going while the short-lived access
-//! token expires and is renewed, and while the API says `429 Too Many Requests`.
+//! It signs in, reads one resource, streams a listing page by page, and keeps going while the
+//! short-lived access token expires and is renewed, and while the API says
+//! `429 Too Many Requests`.
 //!
 //! ```text
-//! cargo run --example quickstart --features mock
+//! cargo run --example quickstart --features mock -- [--get PATH] [--list PATH] [--paging STYLE]
+//!     [--items-at POINTER] [--page-size N] [--limit N]
 //! ```
+//!
+//! With no arguments it reads the Widgets API of the embedded mock. Pointed at a real API,
+//! say what to read there:
+//!
+//! - `--get PATH`: one JSON resource to read first (default `/v1/me`), e.g. `/user`.
+//! - `--list PATH`: a paginated listing (default `/v1/widgets`), e.g. `/user/repos`.
+//! - `--paging STYLE`: how the listing pages (default `offset:skip,take`):
+//!   `offset[:SKIP,TAKE]`, `page[:PAGE,PER_PAGE]` (numbered from 1),
+//!   `cursor[:PARAM,POINTER[,SIZE]]` (the next cursor at a JSON pointer in the body),
+//!   `next[:POINTER[,SIZE]]` (the next page's URL in the body) or `link[:SIZE]` (the
+//!   `Link: rel="next"` header). Names left out take the defaults `skip,take`, `page,per_page`,
+//!   `cursor,/next_cursor,limit`, `/next,page_size` and `per_page`.
+//! - `--items-at POINTER`: where the items are in an envelope body, e.g. `/results`
+//!   (default: the body is the array).
+//! - `--page-size N`: items per request (default 10).
+//! - `--limit N`: stop after N items (default 100), so that a demo never walks a whole dataset.
+//!
+//! For example, an API that pages like GitHub's:
+//! `--get /user --list /user/repos --paging link`; a Django REST Framework API:
+//! `--list /api/items/ --paging next --items-at /results`. Given a `--list` path other than
+//! `/v1/widgets`, the embedded mock serves 50 items there in the chosen style (its cursor pages
+//! keep the items at `/items`, its next-URL pages at `/results`).
 //!
 //! Environment variables:
 //!
@@ -17,36 +41,43 @@
 //!   optional `AUTHED_CLIENT_ID`, `AUTHED_CLIENT_SECRET`, `AUTHED_SCOPE`.
 //! - `RUST_LOG=authed=debug` shows the client's own log lines (never a token).
 
-use authed::widgets::WidgetsExt;
+mod common;
+
 use std::{
     pin::pin,
     time::{Duration, Instant},
 };
 
 use authed::{Client, mock::MockApi};
+use common::Style;
 use futures_util::TryStreamExt;
+use serde_json::Value;
 
 /// Lifetime of the demo's access tokens.
 const TOKEN_TTL: Duration = Duration::from_secs(2);
+/// Items the mock API holds: its widgets, or the items of a listing given with `--list`.
+const MOCK_ITEMS: u64 = 50;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
+    let args = Args::parse();
 
     if std::env::var_os("AUTHED_BASE_URL").is_some() {
         let client = Client::from_env()?;
         println!("Using the API at {}", client.base_url());
-        return tour(&client, None).await;
+        return tour(&client, &args, None).await;
     }
 
     let api = MockApi::builder()
         .token_ttl(TOKEN_TTL)
         .rate_limit(4, Duration::from_secs(1))
-        .widgets(50)
+        .widgets(MOCK_ITEMS)
         .start()
         .await;
+    common::serve_listing(&api, &args.list, &args.paging, MOCK_ITEMS).await;
     println!(
         "AUTHED_BASE_URL is not set: started the embedded mock API at {}",
         api.base_url()
@@ -56,44 +87,59 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // sending more, so it never collects a 429 from this API. Turned off here so that the
     // demo shows the other line of defence: a 429 answered by waiting out its Retry-After.
     let client = api.client_builder().wait_for_quota_reset(false).build()?;
-    tour(&client, Some(&api)).await
+    tour(&client, &args, Some(&api)).await
 }
 
 /// The same calls against either API; `api` is the mock whose counters explain them.
-async fn tour(client: &Client, api: Option<&MockApi>) -> Result<(), Box<dyn std::error::Error>> {
+async fn tour(
+    client: &Client,
+    args: &Args,
+    api: Option<&MockApi>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut wire = Wire::new(api);
 
-    println!("\n1. Sign in");
-    let me = client.me().await?;
-    println!(
-        "   GET /v1/me -> {} <{}>, scopes: {}",
-        me.name,
-        me.email,
-        me.scopes.join(" ")
-    );
+    println!("\n1. Sign in and read one resource");
+    let resource: Value = client.get(&args.get).send().await?;
+    println!("   GET {} -> {}", args.get, abbreviated(&resource));
     wire.report("on first use, before the request was sent");
 
-    println!("\n2. Stream every widget, 10 per page");
-    let mut pages = pin!(client.widgets().list().page_size(10).pages());
+    println!(
+        "\n2. Stream {}, {} per page, paging {}, at most {}",
+        args.list, args.page_size, args.paging, args.limit
+    );
+    let pagination = args
+        .paging
+        .pagination(args.items_at.as_deref(), args.page_size);
+    let listing = client
+        .paginate::<Value>(&args.list, pagination)
+        .limit(args.limit);
+    let mut pages = pin!(listing.pages());
     let (mut count, started) = (0, Instant::now());
     loop {
         let asked = Instant::now();
         let Some(page) = pages.try_next().await? else {
             break;
         };
-        let ids = page.items().iter().map(|w| w.id);
-        let (first, last) = (ids.clone().min().unwrap_or(0), ids.max().unwrap_or(0));
         count += page.items().len();
+        let ids: Vec<&Value> = page
+            .items()
+            .iter()
+            .filter_map(|item| item.get("id"))
+            .collect();
+        let span = match (ids.first(), ids.last()) {
+            (Some(first), Some(last)) => format!("ids {first}..={last}, "),
+            _ => String::new(),
+        };
         println!(
-            "   page: widgets {first}..={last} ({} of {}) in {} ms",
-            count,
+            "   page: {} items ({span}{count} of {}) in {} ms",
+            page.items().len(),
             page.total().map_or("?".to_owned(), |t| t.to_string()),
             asked.elapsed().as_millis()
         );
         wire.report("in the background, as the previous one entered its refresh window");
     }
     println!(
-        "   streamed {count} widgets in {:.1} s",
+        "   streamed {count} items in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 
@@ -102,8 +148,8 @@ async fn tour(client: &Client, api: Option<&MockApi>) -> Result<(), Box<dyn std:
         let idle = TOKEN_TTL + Duration::from_millis(500);
         println!("   idle for {idle:?} ...");
         tokio::time::sleep(idle).await;
-        let me = client.me().await?;
-        println!("   GET /v1/me -> {}", me.name);
+        let resource: Value = client.get(&args.get).send().await?;
+        println!("   GET {} -> {}", args.get, abbreviated(&resource));
         wire.report("because the previous one had expired, before the request was sent");
     }
 
@@ -123,6 +169,16 @@ async fn tour(client: &Client, api: Option<&MockApi>) -> Result<(), Box<dyn std:
         );
     }
     Ok(())
+}
+
+/// A JSON value on one line, cut to a readable length.
+fn abbreviated(value: &Value) -> String {
+    const MAX: usize = 100;
+    let text = value.to_string();
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
 }
 
 /// Prints what the mock API saw since the last report: tokens issued, 401s, 429s.
@@ -163,5 +219,64 @@ impl<'a> Wire<'a> {
         }
         (self.tokens, self.unauthorized, self.rate_limited) =
             (stats.refreshes, stats.unauthorized, stats.rate_limited);
+    }
+}
+
+// ===== Args =====
+
+const USAGE: &str = "usage: quickstart [--get PATH] [--list PATH] [--paging STYLE] \
+                     [--items-at POINTER] [--page-size N] [--limit N]";
+
+struct Args {
+    get: String,
+    list: String,
+    paging: Style,
+    items_at: Option<String>,
+    page_size: u64,
+    limit: u64,
+}
+
+impl Args {
+    /// The command line; prints the usage and exits on `--help` or a mistake.
+    fn parse() -> Self {
+        Self::try_parse().unwrap_or_else(|mistake| {
+            eprintln!("{mistake}\n{USAGE}\n  STYLE: {}", common::PAGING_SYNTAX);
+            std::process::exit(2);
+        })
+    }
+
+    fn try_parse() -> Result<Self, String> {
+        let mut args = Self {
+            get: "/v1/me".into(),
+            list: common::WIDGETS_PATH.into(),
+            paging: Style::default(),
+            items_at: None,
+            page_size: 10,
+            limit: 100,
+        };
+        let mut argv = std::env::args().skip(1);
+        while let Some(arg) = argv.next() {
+            let mut value = || argv.next().ok_or(format!("{arg} needs a value"));
+            let number = |v: String| {
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(format!("{arg} needs a positive number, not {v:?}"))
+            };
+            match arg.as_str() {
+                "--get" => args.get = value()?,
+                "--list" => args.list = value()?,
+                "--paging" => args.paging = value()?.parse()?,
+                "--items-at" => args.items_at = Some(value()?),
+                "--page-size" => args.page_size = number(value()?)?,
+                "--limit" => args.limit = number(value()?)?,
+                "-h" | "--help" => {
+                    println!("{USAGE}\n  STYLE: {}", common::PAGING_SYNTAX);
+                    std::process::exit(0);
+                }
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(args)
     }
 }

@@ -17,14 +17,18 @@
 //!   stores, clock), [`retry`] (429, `Retry-After`, backoff), [`pagination`] (listings as
 //!   streams), [`widgets`] (the typed reference API), `mock` (feature `mock`: a fake API for
 //!   tests)
-//! - Guides in `docs/`: `architecture.md`, `auth.md`, `retries.md`, `pagination.md`,
-//!   `testing.md`, `security.md`
+//! - Guides in the repository's `docs/` folder (their examples are compiled as doctests):
+//!   `architecture.md`, `auth.md`, `retries.md`, `pagination.md`, `testing.md`, `security.md`,
+//!   `widgets-api.md`
 //!
 //! # Getting started
 //!
+//! `authed` is not on crates.io yet: depend on a checkout by path (or on its git repository,
+//! `{ git = "<URL>", rev = "<commit>" }`).
+//!
 //! ```toml
 //! [dependencies]
-//! authed = "0.1"
+//! authed = { path = "../authed" }
 //! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
 //! ```
 //!
@@ -162,3 +166,29 @@ pub use url::Url;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The guides in `docs/`, compiled as doctests so that every snippet in them keeps working.
+/// Blocks that are not Rust are marked (`text`, `sh`, `toml`, `json`, `http`).
+///
+/// They are compiled here rather than rendered as module docs because they link to each other
+/// and to the source with relative links, which work where the guides are read (the
+/// repository) and would be dead in rendered rustdoc. `tests/docs.rs` fails if a guide is
+/// missing from this list.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../docs/architecture.md")]
+    struct Architecture;
+    #[doc = include_str!("../docs/auth.md")]
+    struct Auth;
+    #[doc = include_str!("../docs/pagination.md")]
+    struct Pagination;
+    #[doc = include_str!("../docs/retries.md")]
+    struct Retries;
+    #[doc = include_str!("../docs/security.md")]
+    struct Security;
+    #[cfg(feature = "mock")]
+    #[doc = include_str!("../docs/testing.md")]
+    struct Testing;
+    #[doc = include_str!("../docs/widgets-api.md")]
+    struct WidgetsApi;
+}

@@ -313,7 +313,7 @@ async fn send(
     Err(Error::new(
         ErrorKind::Transport,
         format!(
-            "{} {}: more than {MAX_REDIRECTS} redirects",
+            "{} {}: too many redirects (more than {MAX_REDIRECTS})",
             request.method,
             request.url.path()
         ),

@@ -1,14 +1,19 @@
 //! Secrets stay secret: not in `Debug`, `Display`, errors or logs; the token goes only to the
-//! API's origin; client credentials are encoded as RFC 6749 says.
+//! API's origin and only in the `Authorization` header; client credentials are encoded as
+//! RFC 6749 says; a hostile or buggy server cannot lead the client round in circles.
+//! docs/security.md names the test behind each rule of the threat model.
 
 mod common;
 
-use authed::{ClientAuth, ExposeSecret};
+use std::time::Duration;
+
+use authed::{ClientAuth, ExposeSecret, Pagination, retry::Policy};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use common::{ACCESS_TOKEN, Captured, REFRESH_TOKEN, builder, received};
+use futures_util::TryStreamExt;
 use serde_json::{Value, json};
 use wiremock::{
-    Mock, MockServer, ResponseTemplate,
+    Mock, MockServer, Request, ResponseTemplate,
     matchers::{any, header, method, path},
 };
 
@@ -219,4 +224,126 @@ fn secrets_are_exposed_only_on_purpose() {
     let token = authed::RefreshToken::new("rt-visible-only-here");
     assert_eq!(format!("{token:?}"), "RefreshToken([redacted])");
     assert_eq!(token.expose_secret(), "rt-visible-only-here");
+}
+
+#[tokio::test]
+async fn tokens_travel_only_in_the_authorization_header_and_the_token_request_body() {
+    // RFC 6750 §2.3 and §5.3: a token in a URL ends up in server logs, proxies, caches and
+    // Referer headers. The access token goes in `Authorization: Bearer`, the refresh token in
+    // the POST body of the token request, and neither anywhere else.
+    Captured::install();
+    let (server, client) = common::setup().await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+
+    client
+        .get("/items")
+        .query(&[("color", "blue")])
+        .send::<Value>()
+        .await
+        .unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2, "one token request, one API request");
+    for request in &requests {
+        let url = request.url.as_str();
+        for (name, value) in &request.headers {
+            if name != "authorization" {
+                assert_no_secret(
+                    &format!("header {name} to {url}"),
+                    &String::from_utf8_lossy(value.as_bytes()),
+                );
+            }
+        }
+        assert_no_secret("a request URL", url);
+    }
+    let token_request = &received(&server, common::TOKEN_PATH).await[0];
+    assert_eq!(token_request.method, wiremock::http::Method::POST);
+    assert_eq!(common::form(token_request)["refresh_token"], REFRESH_TOKEN);
+    assert!(token_request.headers.get("authorization").is_none());
+    let api_request = &received(&server, "/items").await[0];
+    assert_eq!(
+        common::bearer(api_request).unwrap(),
+        format!("Bearer {ACCESS_TOKEN}")
+    );
+    assert_no_secret(
+        "the API request body",
+        &String::from_utf8_lossy(&api_request.body),
+    );
+}
+
+#[tokio::test]
+async fn an_endless_redirect_chain_is_cut_after_ten_redirects() {
+    Captured::install();
+    let (server, client) = common::setup().await;
+    Mock::given(method("GET"))
+        .and(path("/loop"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "/loop"))
+        .mount(&server)
+        .await;
+
+    // One attempt, so that the count below is one chain; a bound on the test, not on the
+    // client: without the cut the chain never ends.
+    let sent = client
+        .get("/loop")
+        .retry_policy(Policy::never())
+        .send::<Value>();
+    let err = tokio::time::timeout(Duration::from_secs(30), sent)
+        .await
+        .expect("the redirect chain ends")
+        .unwrap_err();
+
+    // The request and ten redirects, then the chain is cut.
+    assert_eq!(received(&server, "/loop").await.len(), 11);
+    let chain = format!("{err} {:?}", std::error::Error::source(&err));
+    assert!(chain.contains("too many redirects"), "{chain}");
+}
+
+#[tokio::test]
+async fn a_limited_listing_of_an_endless_api_stops_at_the_limit() {
+    // An API that always has another page of personal data: a listing with a limit takes
+    // what it asked for and stops, however much the token could read.
+    Captured::install();
+    let (server, client) = common::setup().await;
+    Mock::given(method("GET"))
+        .and(path("/people"))
+        .respond_with(|request: &Request| {
+            let from: u64 = request
+                .url
+                .query_pairs()
+                .find(|(name, _)| name == "cursor")
+                .and_then(|(_, value)| value.parse().ok())
+                .unwrap_or(0);
+            let people: Vec<Value> = (from..from + 10)
+                .map(|id| json!({ "id": id, "email": format!("person{id}@example.com") }))
+                .collect();
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "people": people, "next": (from + 10).to_string() }))
+        })
+        .mount(&server)
+        .await;
+
+    let listing = client
+        .paginate::<Value>(
+            "/people",
+            Pagination::cursor("cursor", "/next").items_at("/people"),
+        )
+        .limit(25)
+        .stream()
+        .try_collect::<Vec<Value>>();
+    let people = tokio::time::timeout(Duration::from_secs(30), listing)
+        .await
+        .expect("the listing ends at its limit")
+        .unwrap();
+
+    assert_eq!(people.len(), 25);
+    assert_eq!(people[24]["id"], 24);
+    assert_eq!(
+        received(&server, "/people").await.len(),
+        3,
+        "pages of 10: 10 + 10 + 5"
+    );
 }

@@ -24,7 +24,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The guide is [`docs/testing.md`](https://github.com/authed-rs/authed/blob/main/docs/testing.md).
+//! The guide is `docs/testing.md` in the repository (its examples are compiled as doctests).
 //! In short:
 //!
 //! - **For tests only.** JWT access tokens are unsigned (`alg: none`); tokens are kept in clear
