@@ -523,3 +523,90 @@ async fn malformed_answers_are_typed_errors_without_secrets() {
     assert!(!shown.contains("dc-secret-device-code"), "{shown}");
     assert!(!shown.contains("cli-secret-value"), "{shown}");
 }
+
+// ===== the example, end to end =====
+
+/// The `login` example's binary, built (or found up to date) by cargo now, so that a test run
+/// of this file alone never runs a stale one.
+fn example_binary() -> std::path::PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--example",
+            "login",
+            "--features",
+            "login,mock",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    profile_dir
+        .join("examples")
+        .join(format!("login{}", std::env::consts::EXE_SUFFIX))
+}
+
+#[test]
+fn the_login_example_stores_a_working_refresh_token_for_both_flows() {
+    let binary = example_binary();
+    for flow in ["device", "code"] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("refresh-token");
+
+        let output = std::process::Command::new(&binary)
+            .args(["--flow", flow, "--store"])
+            .arg(&store)
+            .arg("--print-export")
+            .env_remove("AUTHED_TOKEN_URL")
+            .output()
+            .unwrap();
+
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{flow}: {stderr}");
+        assert!(
+            stderr.contains("signed in as \"Ada Lovelace\""),
+            "{flow}: {stderr}"
+        );
+        let token = std::fs::read_to_string(&store).unwrap();
+        assert!(token.starts_with("rt-"), "{flow}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            stdout.trim(),
+            format!("export AUTHED_REFRESH_TOKEN='{token}'")
+        );
+        assert!(
+            !stderr.contains(&token),
+            "{flow}: the token is printed only when asked"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&store).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{flow}");
+        }
+    }
+}
+
+#[test]
+fn the_login_example_prints_no_token_unless_asked() {
+    let output = std::process::Command::new(example_binary())
+        .args([
+            "--token-url",
+            "https://auth.example.com/oauth/token",
+            "--client-id",
+            "cli",
+        ])
+        .output()
+        .unwrap();
+
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--store PATH or --print-export"),
+        "{stderr}"
+    );
+}
