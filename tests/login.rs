@@ -527,17 +527,17 @@ async fn malformed_answers_are_typed_errors_without_secrets() {
 // ===== the example, end to end =====
 
 /// The `login` example's binary, built (or found up to date) by cargo now, so that a test run
-/// of this file alone never runs a stale one.
+/// of this file alone never runs a stale one. With the features of this test run (the
+/// non-default `native-tls` tells an `--all-features` run), so that nothing is rebuilt.
 fn example_binary() -> std::path::PathBuf {
+    let features: &[&str] = if cfg!(feature = "native-tls") {
+        &["--all-features"]
+    } else {
+        &["--features", "login,mock"]
+    };
     let status = std::process::Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--example",
-            "login",
-            "--features",
-            "login,mock",
-        ])
+        .args(["build", "--quiet", "--example", "login"])
+        .args(features)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .unwrap();

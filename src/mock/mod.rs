@@ -38,7 +38,15 @@
 //!   time, build the client with `api.client_builder().timeout(None)`.
 //! - **One `MockApi` per test**: each has its own port and state.
 //! - Your own mocks on [`MockApi::server`] (default wiremock priority 5) take precedence over
-//!   the built-in routes (priority 9 and 10); they skip the bearer check, faults and journal.
+//!   the built-in routes (priority 9 and 10). Wrap their responder in [`MockApi::protect`] to
+//!   put them behind the bearer check, faults, the journal and expectations; otherwise they
+//!   skip all four. [`wiremock`] is re-exported, so tests need no dependency of their own.
+//! - **Expectations** ([`MockApi::expect_refreshes`], [`MockApi::expect_requests`], ...) are
+//!   checked when the `MockApi` is dropped, with a report of what it received.
+//! - **Other grants**: the token endpoint serves `client_credentials` to a confidential client,
+//!   and the mock is an authorization server for logins: a device authorization endpoint
+//!   ([`MockApi::approve_device`]) and an authorization endpoint for PKCE with a loopback
+//!   redirect, as `authed::login` (feature `login`) uses them.
 
 use std::{fmt, sync::Arc, time::Duration};
 
