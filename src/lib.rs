@@ -16,7 +16,7 @@
 //! - Modules: [`config`] (environment variables, URL rules), [`auth`] (token lifecycle,
 //!   stores, clock), [`retry`] (429, `Retry-After`, backoff), [`pagination`] (listings as
 //!   streams), [`widgets`] (the typed reference API), `mock` (feature `mock`: a fake API for
-//!   tests)
+//!   tests), `login` (feature `login`: getting the first refresh token)
 //! - Guides in `docs/`: `architecture.md`, `auth.md`, `retries.md`, `pagination.md`,
 //!   `testing.md`, `security.md`
 //!

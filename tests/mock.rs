@@ -16,6 +16,15 @@ use serde_json::{Value, json};
 
 // ===== helpers =====
 
+/// A plain HTTP client that sets no timer, not even the idle-pool one: on paused tokio time,
+/// tokio auto-advances to the next timer while a request waits for the server's thread.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(None)
+        .build()
+        .unwrap()
+}
+
 /// Sends the refresh grant as a public client `authed-mock` (the default).
 async fn refresh(api: &MockApi, refresh_token: &str) -> reqwest::Response {
     let form = [
@@ -23,7 +32,7 @@ async fn refresh(api: &MockApi, refresh_token: &str) -> reqwest::Response {
         ("refresh_token", refresh_token),
         ("client_id", "authed-mock"),
     ];
-    reqwest::Client::new()
+    http()
         .post(api.token_url())
         .form(&form)
         .send()
@@ -45,7 +54,7 @@ async fn access_token(api: &MockApi) -> String {
 }
 
 async fn get(api: &MockApi, path: &str, token: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    http()
         .get(format!("{}{path}", api.base_url()))
         .bearer_auth(token)
         .send()
@@ -147,7 +156,7 @@ async fn a_revoked_grant_requires_reauthentication() {
 #[tokio::test]
 async fn the_token_endpoint_refuses_bad_requests_with_oauth_errors() {
     let api = MockApi::start().await;
-    let http = reqwest::Client::new();
+    let http = http();
     let cases = [
         (
             vec![("grant_type", "password"), ("client_id", "authed-mock")],
@@ -420,7 +429,9 @@ async fn write_routes_need_the_write_scope() {
 
 // ===== rate limiting =====
 
-#[tokio::test]
+// Paused time: on real time, a busy machine can take a second between the first request and
+// the 429, which then says `Retry-After: 59`.
+#[tokio::test(start_paused = true)]
 async fn rate_limits_answer_429_with_retry_after_and_ratelimit_headers() {
     let api = MockApi::builder()
         .rate_limit(2, Duration::from_secs(60))
@@ -751,7 +762,7 @@ async fn widgets_crud_changes_what_later_reads_return() {
 async fn widgets_answer_problem_json_for_missing_and_invalid_ones() {
     let api = MockApi::start().await;
     let token = access_token(&api).await;
-    let http = reqwest::Client::new();
+    let http = http();
     let url = format!("{}/v1/widgets", api.base_url());
 
     let missing = get(&api, "/v1/widgets/777", &token).await;
@@ -1236,7 +1247,7 @@ async fn the_client_credentials_grant_needs_a_confidential_client_and_records_it
         ("audience", "https://api.example.com"),
     ];
 
-    let response = reqwest::Client::new()
+    let response = http()
         .post(api.token_url())
         .form(&form)
         .send()
@@ -1257,7 +1268,7 @@ async fn the_client_credentials_grant_needs_a_confidential_client_and_records_it
     assert!(!format!("{:?}", api.journal()).contains("cc-secret"));
 
     let public = MockApi::start().await;
-    let refused = reqwest::Client::new()
+    let refused = http()
         .post(public.token_url())
         .form(&[
             ("grant_type", "client_credentials"),
@@ -1282,7 +1293,7 @@ async fn a_rotation_that_revokes_user_tokens_leaves_client_credentials_tokens_al
         .start()
         .await;
     let token = |form: Vec<(&'static str, String)>| {
-        let request = reqwest::Client::new()
+        let request = http()
             .post(api.token_url())
             .basic_auth("authed-mock", Some("cc-secret"))
             .form(&form);
