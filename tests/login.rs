@@ -115,6 +115,32 @@ async fn the_device_flow_reports_a_denial() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_verification_page_approves_or_denies_as_the_user_would() {
+    let api = MockApi::start().await;
+    let login = login(&api);
+    let approved = login.start_device().await.unwrap();
+    let denied = login.start_device().await.unwrap();
+    let visit = |url: String| async move { untimed().get(url).send().await.unwrap().status() };
+
+    let pages = [
+        visit(approved.verification_uri_complete().unwrap().to_owned()).await,
+        visit(format!(
+            "{}?user_code={}&deny",
+            denied.verification_uri(),
+            denied.user_code()
+        ))
+        .await,
+        visit(format!("{}?user_code=ZZZZ-ZZZZ", denied.verification_uri())).await,
+    ];
+    let approved = login.finish_device(&approved).await;
+    let denied = login.finish_device(&denied).await.unwrap_err();
+
+    assert_eq!(pages.map(|s| s.as_u16()), [200, 200, 404]);
+    assert_usable(&api, &approved.unwrap()).await;
+    assert_eq!(denied.kind(), ErrorKind::Auth(AuthErrorKind::AccessDenied));
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_device_flow_gives_up_when_the_code_expires() {
     let api = MockApi::builder()
         .device_code_ttl(Duration::from_secs(60))

@@ -1052,6 +1052,30 @@ async fn faults_and_rate_limits_apply_to_protected_routes_of_your_own() {
 }
 
 #[tokio::test]
+async fn the_journal_and_expectations_see_the_status_of_your_own_responses() {
+    use authed::mock::wiremock::{
+        Mock, ResponseTemplate,
+        matchers::{method, path},
+    };
+    let api = MockApi::start().await;
+    api.expect_requests("POST /v1/reports", 1);
+    Mock::given(method("POST"))
+        .and(path("/v1/reports"))
+        .respond_with(api.protect(ResponseTemplate::new(201).set_body_json(json!({"id": 9}))))
+        .mount(api.server())
+        .await;
+
+    let created: Value = api.client().post("/v1/reports").send().await.unwrap();
+
+    assert_eq!(created, json!({"id": 9}));
+    let last = api.journal().pop().unwrap();
+    assert_eq!(
+        (last.method.as_str(), last.path.as_str(), last.status),
+        ("POST", "/v1/reports", Some(StatusCode::CREATED))
+    );
+}
+
+#[tokio::test]
 async fn wiremock_is_reexported_at_the_harness_version() {
     // Compiles only if `authed::mock::wiremock` is the crate `MockApi::server` returns.
     let api = MockApi::start().await;
