@@ -636,3 +636,32 @@ fn the_login_example_prints_no_token_unless_asked() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_user_code_with_control_characters_is_refused() {
+    let server = MockServer::start().await;
+    Mock::given(path("/device"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "device_code": "dc-1",
+            "user_code": "\u{1b}[2J\u{1b}[HCALL 555-0100",
+            "verification_uri": "https://example.com/device",
+            "expires_in": 600,
+        })))
+        .mount(&server)
+        .await;
+    let login = Login::builder()
+        .token_url(format!("{}/token", server.uri()))
+        .device_authorization_url(format!("{}/device", server.uri()))
+        .client_id("cli")
+        .build()
+        .unwrap();
+
+    let err = login.start_device().await.unwrap_err();
+
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Auth(AuthErrorKind::InvalidResponse),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("user_code"), "{err}");
+}

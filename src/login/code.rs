@@ -185,7 +185,12 @@ impl PendingAuthorization {
             ));
         }
         if let Some(error) = params.get("error") {
-            let error: String = error.chars().take(64).collect();
+            // Shown in the error message: printable ASCII only, and short.
+            let error: String = error
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(64)
+                .collect();
             return Err(if error == "access_denied" {
                 Error::auth(
                     AuthErrorKind::AccessDenied,

@@ -124,10 +124,12 @@ impl Login {
         if raw.device_code.trim().is_empty() {
             return Err(invalid("device_code"));
         }
-        if raw.user_code.trim().is_empty() || raw.user_code.len() > 64 {
+        // Both are shown to the user: no control characters (a terminal escape sequence could
+        // rewrite what the user reads), and a sane length.
+        if !is_displayable(&raw.user_code, 64) {
             return Err(invalid("user_code"));
         }
-        if raw.verification_uri.trim().is_empty() || raw.verification_uri.len() > 2048 {
+        if !is_displayable(&raw.verification_uri, 2048) {
             return Err(invalid("verification_uri"));
         }
         let lifetime =
@@ -144,7 +146,7 @@ impl Login {
             verification_uri: raw.verification_uri,
             verification_uri_complete: raw
                 .verification_uri_complete
-                .filter(|u| !u.trim().is_empty() && u.len() <= 2048),
+                .filter(|u| is_displayable(u, 2048)),
             // Counted from when the request was sent: the server's clock started no later.
             expires_at: sent + lifetime,
             interval,
@@ -198,6 +200,11 @@ impl Login {
             interval = (interval * 2).min(MAX_INTERVAL);
         }
     }
+}
+
+/// Not blank, at most `max` bytes, no control characters.
+fn is_displayable(text: &str, max: usize) -> bool {
+    !text.trim().is_empty() && text.len() <= max && !text.chars().any(char::is_control)
 }
 
 fn expired() -> Error {

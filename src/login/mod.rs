@@ -51,8 +51,12 @@
 //!   only ever binds `127.0.0.1`.
 //! - **Every response is read with a bound** (64 KiB for the token and device endpoints, 8 KiB
 //!   for the redirect's request head); a larger one is an error, not a memory spike.
-//! - **The token endpoint's redirects are not followed**: a token request is never re-sent
-//!   somewhere else.
+//! - **The token endpoint's redirects are not followed** (with the default HTTP client): a
+//!   token request is never re-sent somewhere else.
+//! - **What the server sends for display is checked**: a user code or verification URI with
+//!   control characters (a terminal escape sequence could rewrite what the user reads) is an
+//!   [`InvalidResponse`](crate::AuthErrorKind::InvalidResponse) error; error codes quoted in
+//!   messages are cut to 64 printable characters.
 //!
 //! [RFC 8628]: https://www.rfc-editor.org/rfc/rfc8628
 //! [RFC 7636]: https://www.rfc-editor.org/rfc/rfc7636
@@ -425,7 +429,11 @@ impl Answer {
                 ErrorKind::Auth(AuthErrorKind::Rejected),
                 format!(
                     "the login request was refused ({})",
-                    other.chars().take(64).collect::<String>()
+                    other
+                        .chars()
+                        .filter(|c| c.is_ascii_graphic())
+                        .take(64)
+                        .collect::<String>()
                 ),
             ),
         };
