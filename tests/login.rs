@@ -556,6 +556,11 @@ async fn malformed_answers_are_typed_errors_without_secrets() {
 /// of this file alone never runs a stale one. With the features of this test run (the
 /// non-default `native-tls` tells an `--all-features` run), so that nothing is rebuilt.
 fn example_binary() -> std::path::PathBuf {
+    static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(build_example).clone()
+}
+
+fn build_example() -> std::path::PathBuf {
     let features: &[&str] = if cfg!(feature = "native-tls") {
         &["--all-features"]
     } else {
@@ -664,4 +669,60 @@ async fn a_user_code_with_control_characters_is_refused() {
         "{err:?}"
     );
     assert!(err.to_string().contains("user_code"), "{err}");
+}
+
+#[tokio::test]
+async fn the_login_example_logs_in_to_the_server_its_flags_name() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let binary = tokio::task::spawn_blocking(example_binary).await.unwrap();
+    for flow in ["device", "code"] {
+        let api = MockApi::builder()
+            .device_interval(Duration::from_secs(1))
+            .start()
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("refresh-token");
+        let mut child = tokio::process::Command::new(&binary)
+            .args(["--flow", flow, "--client-id", "authed-mock"])
+            .args(["--token-url", &api.token_url()])
+            .args(["--device-url", &api.device_authorization_url()])
+            .args(["--authorize-url", &api.authorize_url()])
+            .arg("--store")
+            .arg(&store)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+
+        // Play the user from what the program prints: enter the code, or open the URL.
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut shown = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            shown.push(line.clone());
+            if let Some(code) = line.split("enter the code ").nth(1) {
+                assert!(api.approve_device(code.trim()), "{code}");
+                break;
+            }
+            if let Some(url) = line.trim().strip_prefix("http") {
+                assert_eq!(browse(format!("http{url}")).await, 200);
+                break;
+            }
+        }
+        while let Some(line) = lines.next_line().await.unwrap() {
+            shown.push(line);
+        }
+        let output = child.wait_with_output().await.unwrap();
+
+        assert!(output.status.success(), "{flow}: {shown:#?}");
+        assert!(
+            output.stdout.is_empty(),
+            "{flow}: no --print-export, no token printed"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&store).unwrap(),
+            api.refresh_token().expose_secret(),
+            "{flow}"
+        );
+    }
 }
