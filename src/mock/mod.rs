@@ -196,7 +196,8 @@ impl MockApi {
     }
 
     /// Answers the next `times` requests to `route` with `status` (typically 500, 502 or 503)
-    /// and a problem+json body, without touching the state.
+    /// and a problem+json body, without touching the state. A `429` carries `Retry-After`
+    /// (one second unless [`MockApiBuilder::fault_retry_after`] says otherwise).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -217,8 +218,9 @@ impl MockApi {
     }
 
     /// Applies `fault` to the next `times` requests to `route`. Faults for one route are
-    /// served in the order they were added. They apply to the built-in routes and collections,
-    /// not to your own mocks (except [`Fault::Disconnect`], which applies to any request).
+    /// served in the order they were added. They apply to the built-in routes, collections and
+    /// your routes behind [`protect`](MockApi::protect), not to your other mocks (except
+    /// [`Fault::Disconnect`], which applies to any request).
     pub fn fault_next(&self, route: impl Into<Route>, times: u32, fault: Fault) {
         self.shared.lock().add_fault(route.into(), fault, times);
     }

@@ -414,7 +414,7 @@ impl Reply {
         self
     }
 
-    pub(super) fn body(mut self, bytes: Vec<u8>, mime: &'static str) -> Self {
+    fn body(mut self, bytes: Vec<u8>, mime: &'static str) -> Self {
         self.body = Some((bytes, mime));
         self
     }
