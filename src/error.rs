@@ -85,6 +85,11 @@ pub enum AuthErrorKind {
     /// The token endpoint's answer was not a usable token response: missing `access_token`,
     /// a `token_type` other than `Bearer`, an `expires_in` that is negative, zero or not a number.
     InvalidResponse,
+    /// The user declined a login of `authed::login` (`access_denied`).
+    AccessDenied,
+    /// A device login of `authed::login` expired before the user approved it (`expired_token`):
+    /// start again.
+    LoginExpired,
 }
 
 /// A summary of the retries made before an error was returned.

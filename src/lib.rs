@@ -16,7 +16,7 @@
 //! - Modules: [`config`] (environment variables, URL rules), [`auth`] (token lifecycle,
 //!   stores, clock), [`retry`] (429, `Retry-After`, backoff), [`pagination`] (listings as
 //!   streams), [`widgets`] (the typed reference API), `mock` (feature `mock`: a fake API for
-//!   tests)
+//!   tests), `login` (feature `login`: getting the first refresh token)
 //! - Guides in the repository's `docs/` folder (their examples are compiled as doctests):
 //!   `architecture.md`, `auth.md`, `retries.md`, `pagination.md`, `testing.md`, `security.md`,
 //!   `widgets-api.md`
@@ -138,6 +138,9 @@ mod clock;
 pub mod config;
 mod env;
 mod error;
+#[cfg(feature = "login")]
+#[cfg_attr(docsrs, doc(cfg(feature = "login")))]
+pub mod login;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;

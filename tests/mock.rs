@@ -16,6 +16,15 @@ use serde_json::{Value, json};
 
 // ===== helpers =====
 
+/// A plain HTTP client that sets no timer, not even the idle-pool one: on paused tokio time,
+/// tokio auto-advances to the next timer while a request waits for the server's thread.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(None)
+        .build()
+        .unwrap()
+}
+
 /// Sends the refresh grant as a public client `authed-mock` (the default).
 async fn refresh(api: &MockApi, refresh_token: &str) -> reqwest::Response {
     let form = [
@@ -23,7 +32,7 @@ async fn refresh(api: &MockApi, refresh_token: &str) -> reqwest::Response {
         ("refresh_token", refresh_token),
         ("client_id", "authed-mock"),
     ];
-    reqwest::Client::new()
+    http()
         .post(api.token_url())
         .form(&form)
         .send()
@@ -45,7 +54,7 @@ async fn access_token(api: &MockApi) -> String {
 }
 
 async fn get(api: &MockApi, path: &str, token: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    http()
         .get(format!("{}{path}", api.base_url()))
         .bearer_auth(token)
         .send()
@@ -147,7 +156,7 @@ async fn a_revoked_grant_requires_reauthentication() {
 #[tokio::test]
 async fn the_token_endpoint_refuses_bad_requests_with_oauth_errors() {
     let api = MockApi::start().await;
-    let http = reqwest::Client::new();
+    let http = http();
     let cases = [
         (
             vec![("grant_type", "password"), ("client_id", "authed-mock")],
@@ -420,7 +429,9 @@ async fn write_routes_need_the_write_scope() {
 
 // ===== rate limiting =====
 
-#[tokio::test]
+// Paused time: on real time, a busy machine can take a second between the first request and
+// the 429, which then says `Retry-After: 59`.
+#[tokio::test(start_paused = true)]
 async fn rate_limits_answer_429_with_retry_after_and_ratelimit_headers() {
     let api = MockApi::builder()
         .rate_limit(2, Duration::from_secs(60))
@@ -751,7 +762,7 @@ async fn widgets_crud_changes_what_later_reads_return() {
 async fn widgets_answer_problem_json_for_missing_and_invalid_ones() {
     let api = MockApi::start().await;
     let token = access_token(&api).await;
-    let http = reqwest::Client::new();
+    let http = http();
     let url = format!("{}/v1/widgets", api.base_url());
 
     let missing = get(&api, "/v1/widgets/777", &token).await;
@@ -960,4 +971,421 @@ async fn unknown_routes_get_a_readable_404_and_custom_mocks_win() {
         err.to_string().contains("no route for GET /v2/nothing"),
         "{err}"
     );
+}
+
+// ===== your own routes behind the bearer check =====
+
+/// Mounts `GET /v1/reports` of the user's own behind the mock's bearer check.
+async fn mount_reports(api: &MockApi) {
+    use authed::mock::wiremock::{
+        Mock, ResponseTemplate,
+        matchers::{method, path},
+    };
+    Mock::given(method("GET"))
+        .and(path("/v1/reports"))
+        .respond_with(api.protect(ResponseTemplate::new(200).set_body_json(json!(["q1", "q2"]))))
+        .mount(api.server())
+        .await;
+}
+
+#[tokio::test]
+async fn protected_routes_of_your_own_answer_401_after_revocation() {
+    let api = MockApi::start().await;
+    mount_reports(&api).await;
+    let client = api.client();
+    let reports: Value = client.get("/v1/reports").send().await.unwrap();
+    assert_eq!(reports, json!(["q1", "q2"]));
+
+    api.revoke_grant();
+    let err = client.get("/v1/reports").send::<Value>().await.unwrap_err();
+
+    assert!(err.is_reauth_required(), "{err:?}");
+    let journal = api.journal();
+    let revoked = journal
+        .iter()
+        .find(|e| e.path == "/v1/reports" && e.status == Some(StatusCode::UNAUTHORIZED))
+        .unwrap_or_else(|| panic!("no 401 on /v1/reports: {journal:#?}"));
+    assert_eq!(revoked.error, Some("invalid_token"));
+}
+
+#[tokio::test]
+async fn protected_routes_of_your_own_refuse_missing_and_expired_tokens() {
+    let api = MockApi::start().await;
+    mount_reports(&api).await;
+    let client = api.client();
+    let _: Value = client.get("/v1/reports").send().await.unwrap();
+
+    let anonymous = reqwest::get(format!("{}/v1/reports", api.base_url()))
+        .await
+        .unwrap();
+    api.expire_access_tokens();
+    let replayed: Value = client.get("/v1/reports").send().await.unwrap();
+
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        header(&anonymous, "www-authenticate"),
+        "Bearer realm=\"authed-mock\""
+    );
+    assert_eq!(replayed, json!(["q1", "q2"]));
+    let stats = api.stats();
+    assert_eq!((stats.unauthorized, stats.refreshes), (2, 2));
+    assert_eq!(api.requests("GET /v1/reports"), 4);
+}
+
+#[tokio::test]
+async fn faults_and_rate_limits_apply_to_protected_routes_of_your_own() {
+    let api = MockApi::builder()
+        .rate_limit(2, Duration::from_secs(3600))
+        .start()
+        .await;
+    mount_reports(&api).await;
+    let token = access_token(&api).await;
+    api.fail_next("GET /v1/reports", 1, 503);
+
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(get(&api, "/v1/reports", &token).await.status().as_u16());
+    }
+
+    // The injected 503 does not count against the quota of two.
+    assert_eq!(statuses, [503, 200, 200, 429]);
+}
+
+#[tokio::test]
+async fn the_journal_and_expectations_see_the_status_of_your_own_responses() {
+    use authed::mock::wiremock::{
+        Mock, ResponseTemplate,
+        matchers::{method, path},
+    };
+    let api = MockApi::start().await;
+    api.expect_requests("POST /v1/reports", 1);
+    Mock::given(method("POST"))
+        .and(path("/v1/reports"))
+        .respond_with(api.protect(ResponseTemplate::new(201).set_body_json(json!({"id": 9}))))
+        .mount(api.server())
+        .await;
+
+    let created: Value = api.client().post("/v1/reports").send().await.unwrap();
+
+    assert_eq!(created, json!({"id": 9}));
+    let last = api.journal().pop().unwrap();
+    assert_eq!(
+        (last.method.as_str(), last.path.as_str(), last.status),
+        ("POST", "/v1/reports", Some(StatusCode::CREATED))
+    );
+}
+
+#[tokio::test]
+async fn wiremock_is_reexported_at_the_harness_version() {
+    // Compiles only if `authed::mock::wiremock` is the crate `MockApi::server` returns.
+    let api = MockApi::start().await;
+    let server: &authed::mock::wiremock::MockServer = api.server();
+    assert_eq!(server.uri(), api.base_url());
+}
+
+// ===== 429 and token endpoint faults =====
+
+#[tokio::test]
+async fn a_429_fault_carries_retry_after_as_configured() {
+    let default = MockApi::start().await;
+    let configured = MockApi::builder()
+        .fault_retry_after(Some(Duration::from_millis(6500)))
+        .start()
+        .await;
+    let none = MockApi::builder().fault_retry_after(None).start().await;
+    let mut retry_afters = Vec::new();
+    for api in [&default, &configured, &none] {
+        let token = access_token(api).await;
+        api.fail_next("/v1/me", 1, 429);
+        let response = get(api, "/v1/me", &token).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        retry_afters.push(header(&response, "retry-after").to_owned());
+    }
+    let token = access_token(&none).await;
+    none.fault_next(
+        "/v1/me",
+        1,
+        Fault::RateLimited(Some(Duration::from_secs(30))),
+    );
+    let explicit = get(&none, "/v1/me", &token).await;
+
+    assert_eq!(retry_afters, ["1", "7", ""]);
+    assert_eq!(header(&explicit, "retry-after"), "30");
+}
+
+#[tokio::test]
+async fn the_client_sees_the_retry_after_of_a_429_fault() {
+    let api = MockApi::builder()
+        .fault_retry_after(Some(Duration::from_secs(3600)))
+        .start()
+        .await;
+    let client = api.client();
+    api.fail_next("/v1/me", 1, 429);
+
+    let err = client.get("/v1/me").send::<Value>().await.unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err:?}");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
+}
+
+#[tokio::test]
+async fn an_invalid_grant_fault_fails_the_refresh_without_revoking_the_grant() {
+    let api = MockApi::start().await;
+    api.fault_next(
+        Route::token_endpoint(),
+        1,
+        Fault::OAuthError("invalid_grant"),
+    );
+
+    let err = api
+        .client()
+        .get("/v1/me")
+        .send::<Value>()
+        .await
+        .unwrap_err();
+    let me: Value = api.client().get("/v1/me").send().await.unwrap();
+
+    assert!(err.is_reauth_required(), "{err:?}");
+    assert_eq!(me["id"], "user-1");
+    assert_eq!(api.stats().invalid_grants, 1);
+}
+
+#[tokio::test]
+async fn a_malformed_token_response_is_a_decode_error() {
+    let api = MockApi::start().await;
+    api.fault_next(Route::token_endpoint(), 1, Fault::MalformedJson);
+
+    let err = api
+        .client()
+        .get("/v1/me")
+        .send::<Value>()
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
+}
+
+// ===== expectations checked on drop =====
+
+/// The panic message of a task, if it panicked.
+async fn panic_message(task: impl std::future::Future<Output = ()> + Send + 'static) -> String {
+    match tokio::spawn(task).await {
+        Ok(()) => String::new(),
+        Err(e) => {
+            let payload = e.into_panic();
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default()
+        }
+    }
+}
+
+#[tokio::test]
+async fn met_expectations_pass_on_drop() {
+    let message = panic_message(async {
+        let api = MockApi::start().await;
+        api.expect_refreshes(1);
+        api.expect_token_requests(1);
+        api.expect_requests("GET /v1/widgets/7", 2);
+        let client = api.client();
+        for _ in 0..2 {
+            let _: Value = client.get("/v1/widgets/7").send().await.unwrap();
+        }
+    })
+    .await;
+
+    assert_eq!(message, "");
+}
+
+#[tokio::test]
+async fn unmet_expectations_panic_on_drop_with_what_was_received() {
+    let message = panic_message(async {
+        let api = MockApi::builder()
+            .client_secret("expect-secret")
+            .start()
+            .await;
+        api.expect_refreshes(1);
+        api.expect_requests("GET /v1/widgets/7", 1);
+        api.expire_access_tokens();
+        let client = api.client();
+        let _: Value = client.get("/v1/me").send().await.unwrap();
+        api.expire_access_tokens();
+        let _: Value = client.get("/v1/me").send().await.unwrap();
+    })
+    .await;
+
+    assert!(
+        message.contains("MockApi expectations not met"),
+        "{message}"
+    );
+    assert!(
+        message.contains("access tokens issued (expect_refreshes): expected 1, received 2"),
+        "{message}"
+    );
+    assert!(
+        message.contains("requests to GET /v1/widgets/7 (expect_requests): expected 1, received 0"),
+        "{message}"
+    );
+    assert!(
+        message.contains("POST /oauth/token grant_type=refresh_token -> 200"),
+        "{message}"
+    );
+    assert!(
+        message.contains("GET /v1/me -> 401 invalid_token"),
+        "{message}"
+    );
+    assert!(!message.contains("expect-secret"), "{message}");
+}
+
+#[tokio::test]
+async fn verify_checks_expectations_before_the_drop() {
+    let message = panic_message(async {
+        let api = MockApi::start().await;
+        api.expect_token_requests(0);
+        let _: Value = api.client().get("/v1/me").send().await.unwrap();
+        let verified = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| api.verify()));
+        assert!(verified.is_err());
+        std::mem::forget(api); // already reported
+    })
+    .await;
+
+    assert_eq!(message, "");
+}
+
+// ===== client_credentials, rotation that revokes, latency =====
+
+#[tokio::test]
+async fn the_client_credentials_grant_needs_a_confidential_client_and_records_its_parameters() {
+    let api = MockApi::builder()
+        .client_secret("cc-secret")
+        .client_auth(ClientAuth::Post)
+        .start()
+        .await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "authed-mock"),
+        ("client_secret", "cc-secret"),
+        ("scope", "widgets:read"),
+        ("audience", "https://api.example.com"),
+    ];
+
+    let response = http()
+        .post(api.token_url())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], "widgets:read");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    let me = get(&api, "/v1/me", body["access_token"].as_str().unwrap()).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let exchange = &api.journal()[0];
+    assert_eq!(exchange.param("grant_type"), Some("client_credentials"));
+    assert_eq!(exchange.param("scope"), Some("widgets:read"));
+    assert_eq!(exchange.param("audience"), Some("https://api.example.com"));
+    assert_eq!(exchange.param("client_secret"), Some("[redacted]"));
+    assert!(!format!("{:?}", api.journal()).contains("cc-secret"));
+
+    let public = MockApi::start().await;
+    let refused = http()
+        .post(public.token_url())
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "authed-mock"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["error"],
+        "unauthorized_client"
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_that_revokes_user_tokens_leaves_client_credentials_tokens_alone() {
+    let api = MockApi::builder()
+        .client_secret("cc-secret")
+        .rotate_refresh_tokens(true)
+        .revoke_previous_access_tokens(true)
+        .start()
+        .await;
+    let token = |form: Vec<(&'static str, String)>| {
+        let request = http()
+            .post(api.token_url())
+            .basic_auth("authed-mock", Some("cc-secret"))
+            .form(&form);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let service = token(vec![("grant_type", "client_credentials".into())]).await;
+    let user = token(vec![
+        ("grant_type", "refresh_token".into()),
+        ("refresh_token", api.refresh_token().expose_secret().into()),
+    ])
+    .await;
+    // A rotating refresh, which revokes `user`'s access token.
+    token(vec![
+        ("grant_type", "refresh_token".into()),
+        ("refresh_token", api.refresh_token().expose_secret().into()),
+    ])
+    .await;
+
+    let service_status = get(&api, "/v1/me", service["access_token"].as_str().unwrap())
+        .await
+        .status();
+    let user_status = get(&api, "/v1/me", user["access_token"].as_str().unwrap())
+        .await
+        .status();
+
+    assert_eq!(
+        (service_status, user_status),
+        (StatusCode::OK, StatusCode::UNAUTHORIZED)
+    );
+}
+
+#[tokio::test]
+async fn a_rotating_refresh_revokes_the_previous_access_token_when_asked() {
+    for revoke in [false, true] {
+        let api = MockApi::builder()
+            .rotate_refresh_tokens(true)
+            .revoke_previous_access_tokens(revoke)
+            .start()
+            .await;
+        let first = granted(&api, api.refresh_token().expose_secret()).await;
+        let second = granted(&api, api.refresh_token().expose_secret()).await;
+        let old = first["access_token"].as_str().unwrap();
+        let new = second["access_token"].as_str().unwrap();
+
+        let old_status = get(&api, "/v1/me", old).await.status();
+        let new_status = get(&api, "/v1/me", new).await.status();
+
+        let expected_old = if revoke {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!((old_status, new_status), (expected_old, StatusCode::OK));
+    }
+}
+
+#[tokio::test]
+async fn latency_delays_every_answer_including_the_token_endpoint() {
+    let api = MockApi::builder()
+        .latency(Duration::from_millis(100))
+        .start()
+        .await;
+
+    let started = std::time::Instant::now();
+    let token = access_token(&api).await;
+    let _ = get(&api, "/v1/me", &token).await;
+    let elapsed = started.elapsed();
+
+    // A lower bound only: two answers, each at least 100 ms late.
+    assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
 }

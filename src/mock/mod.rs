@@ -38,28 +38,50 @@
 //!   time, build the client with `api.client_builder().timeout(None)`.
 //! - **One `MockApi` per test**: each has its own port and state.
 //! - Your own mocks on [`MockApi::server`] (default wiremock priority 5) take precedence over
-//!   the built-in routes (priority 9 and 10); they skip the bearer check, faults and journal.
+//!   the built-in routes (priority 9 and 10). Wrap their responder in [`MockApi::protect`] to
+//!   put them behind the bearer check, faults, the journal and expectations; otherwise they
+//!   skip all four. [`wiremock`] is re-exported, so tests need no dependency of their own.
+//! - **Expectations** ([`MockApi::expect_refreshes`], [`MockApi::expect_requests`], ...) are
+//!   checked when the `MockApi` is dropped, with a report of what it received.
+//! - **Other grants**: the token endpoint serves `client_credentials` to a confidential client,
+//!   and the mock is an authorization server for logins: a device authorization endpoint
+//!   ([`MockApi::approve_device`]) and an authorization endpoint for PKCE with a loopback
+//!   redirect, as `authed::login` (feature `login`) uses them.
 
 use std::{fmt, sync::Arc, time::Duration};
 
 use reqwest::{Method, StatusCode};
 use wiremock::{
-    Mock, MockServer, Request,
+    Mock, MockServer, Request, Respond,
     matchers::{any, path, path_regex},
 };
 
 use crate::{Client, ClientAuth, ClientBuilder, ClientSecret, RefreshToken};
 
 mod collection;
+mod expect;
+mod login;
+mod protected;
 mod server;
 mod token;
 mod widgets;
 
+/// The [`wiremock`](https://docs.rs/wiremock) crate the harness runs on, re-exported so that
+/// tests can mount their own routes (`authed::mock::wiremock::{Mock, ResponseTemplate}`)
+/// without a dependency of their own, at the version [`MockApi::server`] speaks.
+pub use ::wiremock;
 pub use collection::Paging;
+pub use protected::Protected;
 use server::{Config, Disconnects, NoRoute, Served, Shared, disconnect};
 
 /// Where the token endpoint is mounted.
 pub const TOKEN_PATH: &str = "/oauth/token";
+/// Where the device authorization endpoint (RFC 8628 §3.1) is mounted.
+pub const DEVICE_AUTHORIZATION_PATH: &str = "/oauth/device_authorization";
+/// Where the verification page a user would visit to enter a device login's user code is.
+pub const DEVICE_VERIFICATION_PATH: &str = "/device";
+/// Where the authorization endpoint (RFC 6749 §3.1) is mounted.
+pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
 
 /// A running fake API. Dropping it shuts the server down.
 ///
@@ -174,7 +196,8 @@ impl MockApi {
     }
 
     /// Answers the next `times` requests to `route` with `status` (typically 500, 502 or 503)
-    /// and a problem+json body, without touching the state.
+    /// and a problem+json body, without touching the state. A `429` carries `Retry-After`
+    /// (one second unless [`MockApiBuilder::fault_retry_after`] says otherwise).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -195,8 +218,9 @@ impl MockApi {
     }
 
     /// Applies `fault` to the next `times` requests to `route`. Faults for one route are
-    /// served in the order they were added. They apply to the built-in routes and collections,
-    /// not to your own mocks (except [`Fault::Disconnect`], which applies to any request).
+    /// served in the order they were added. They apply to the built-in routes, collections and
+    /// your routes behind [`protect`](MockApi::protect), not to your other mocks (except
+    /// [`Fault::Disconnect`], which applies to any request).
     pub fn fault_next(&self, route: impl Into<Route>, times: u32, fault: Fault) {
         self.shared.lock().add_fault(route.into(), fault, times);
     }
@@ -257,6 +281,126 @@ impl MockApi {
     pub fn journal(&self) -> Vec<Exchange> {
         self.shared.lock().journal.clone()
     }
+
+    // ===== your own routes =====
+
+    /// Puts a responder of yours behind this API's bearer check: mount it on
+    /// [`server`](MockApi::server) with any wiremock matchers, and revocation, expiry, faults,
+    /// the rate limit, the journal and the expectations apply to your route as to the built-in
+    /// ones.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> authed::Result<()> {
+    /// use authed::mock::{
+    ///     MockApi,
+    ///     wiremock::{Mock, ResponseTemplate, matchers::{method, path}},
+    /// };
+    ///
+    /// let api = MockApi::start().await;
+    /// Mock::given(method("GET"))
+    ///     .and(path("/v1/reports"))
+    ///     .respond_with(api.protect(ResponseTemplate::new(200).set_body_json([1, 2, 3])))
+    ///     .mount(api.server())
+    ///     .await;
+    ///
+    /// let client = api.client();
+    /// let reports: Vec<u32> = client.get("/v1/reports").send().await?;
+    /// assert_eq!(reports, [1, 2, 3]);
+    ///
+    /// api.revoke_grant(); // the route now answers 401, and the refresh token is refused
+    /// let err = client.get("/v1/reports").send::<Vec<u32>>().await.unwrap_err();
+    /// assert!(err.is_reauth_required());
+    /// # Ok(()) }
+    /// ```
+    pub fn protect<R: Respond + 'static>(&self, responder: R) -> Protected<R> {
+        Protected::new(&self.shared, responder)
+    }
+
+    // ===== expectations =====
+
+    /// Expects exactly `n` access tokens to be issued (by any grant) by the time this
+    /// `MockApi` is dropped. See [`verify`](MockApi::verify).
+    pub fn expect_refreshes(&self, n: usize) {
+        self.expect(expect::Counted::Refreshes, n);
+    }
+
+    /// Expects exactly `n` requests to the token endpoint (successful or not) by the time this
+    /// `MockApi` is dropped. See [`verify`](MockApi::verify).
+    pub fn expect_token_requests(&self, n: usize) {
+        self.expect(expect::Counted::TokenRequests, n);
+    }
+
+    /// Expects exactly `n` requests to `route` (built-in or your own) by the time this
+    /// `MockApi` is dropped. See [`verify`](MockApi::verify).
+    pub fn expect_requests(&self, route: impl Into<Route>, n: usize) {
+        self.expect(expect::Counted::Requests(route.into()), n);
+    }
+
+    fn expect(&self, counted: expect::Counted, expected: usize) {
+        self.shared
+            .lock()
+            .expectations
+            .push(expect::Expectation { counted, expected });
+    }
+
+    /// Checks the expectations now. Dropping the `MockApi` does the same (unless the thread
+    /// is already panicking), as wiremock checks its mocks' `expect`.
+    ///
+    /// # Panics
+    ///
+    /// When an expectation is not met, with a report of each one and of every request the API
+    /// received (method, path, query, grant type, status, error code — no secret).
+    pub fn verify(&self) {
+        let state = self.shared.lock();
+        if let Some(report) = expect::report(&state.expectations, &state.journal) {
+            drop(state);
+            panic!("{report}");
+        }
+    }
+
+    // ===== logins =====
+
+    /// The device authorization endpoint, `<base_url>/oauth/device_authorization`.
+    pub fn device_authorization_url(&self) -> String {
+        format!("{}{DEVICE_AUTHORIZATION_PATH}", self.shared.base_url)
+    }
+
+    /// The authorization endpoint, `<base_url>/oauth/authorize`.
+    pub fn authorize_url(&self) -> String {
+        format!("{}{AUTHORIZE_PATH}", self.shared.base_url)
+    }
+
+    /// The user codes of device logins waiting for the user, oldest first.
+    pub fn pending_device_logins(&self) -> Vec<String> {
+        self.shared.lock().login.pending_user_codes()
+    }
+
+    /// Approves the device login showing `user_code` (case and dashes do not matter), as the
+    /// user would on the verification page; `false` if no login waits for it.
+    pub fn approve_device(&self, user_code: &str) -> bool {
+        self.shared.lock().login.decide(user_code, true)
+    }
+
+    /// Denies the device login showing `user_code`: its polls get `access_denied`.
+    pub fn deny_device(&self, user_code: &str) -> bool {
+        self.shared.lock().login.decide(user_code, false)
+    }
+
+    /// Whether the authorization endpoint denies every request (`error=access_denied` on the
+    /// redirect), as a user clicking "deny" would; by default it approves at once.
+    pub fn deny_authorizations(&self, deny: bool) {
+        self.shared.lock().login.deny_authorizations = deny;
+    }
+}
+
+impl Drop for MockApi {
+    fn drop(&mut self) {
+        // A failed assertion is already unwinding: a second panic would abort the test binary.
+        if !std::thread::panicking() {
+            self.verify();
+        }
+    }
 }
 
 // ===== MockApiBuilder =====
@@ -288,7 +432,8 @@ pub struct MockApiBuilder {
 
 impl Default for MockApiBuilder {
     /// One-hour tokens, no rotation, opaque tokens, a public client `authed-mock`, no rate
-    /// limit, 25 widgets, pages of at most 100 items.
+    /// limit, 25 widgets, pages of at most 100 items, no latency, `Retry-After: 1` on `429`
+    /// faults, device logins polled every 5 s and valid for 10 minutes.
     fn default() -> Self {
         Self {
             config: Config {
@@ -302,6 +447,11 @@ impl Default for MockApiBuilder {
                 retry_after_http_date: false,
                 widgets: 25,
                 max_page_size: 100,
+                latency: Duration::ZERO,
+                revoke_on_rotation: false,
+                fault_retry_after: Some(Duration::from_secs(1)),
+                device_interval: Duration::from_secs(5),
+                device_code_ttl: Duration::from_secs(600),
             },
         }
     }
@@ -377,6 +527,46 @@ impl MockApiBuilder {
         self
     }
 
+    /// Whether a refresh that rotates the refresh token also **revokes the access tokens
+    /// issued before it**, live ones included, as django-oauth-toolkit does (it deletes the
+    /// access token of the refresh token it rotates out). A client that keeps sending the
+    /// previous access token after an early refresh then gets `401`. Needs
+    /// [`rotate_refresh_tokens(true)`](Self::rotate_refresh_tokens).
+    pub fn revoke_previous_access_tokens(mut self, revoke: bool) -> Self {
+        self.config.revoke_on_rotation = revoke;
+        self
+    }
+
+    /// Delays every answer by `latency` (real time, on the server's thread), the token
+    /// endpoint's included: a token is issued when its request arrives and reaches the client
+    /// `latency` later. A delay set with [`MockApi::set_delay`] on a route replaces it there.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.config.latency = latency;
+        self
+    }
+
+    /// The `Retry-After` of `429` faults injected with [`MockApi::fail_next`] (default one
+    /// second, rounded up to whole seconds); `None` sends none.
+    /// [`Fault::RateLimited`] sets its own.
+    pub fn fault_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.config.fault_retry_after = retry_after;
+        self
+    }
+
+    /// The polling `interval` the device authorization endpoint announces (default 5 s,
+    /// rounded up to whole seconds, at least 1 s). Polling sooner gets `slow_down`.
+    pub fn device_interval(mut self, interval: Duration) -> Self {
+        self.config.device_interval = interval;
+        self
+    }
+
+    /// How long a device login waits for the user (default 10 minutes); later polls get
+    /// `expired_token`.
+    pub fn device_code_ttl(mut self, ttl: Duration) -> Self {
+        self.config.device_code_ttl = ttl;
+        self
+    }
+
     /// Starts the server and mounts the API.
     pub async fn start(self) -> MockApi {
         let server = MockServer::start().await;
@@ -391,6 +581,24 @@ impl MockApiBuilder {
             .respond_with(Served::new(&shared, token::TokenEndpoint))
             .with_priority(10)
             .named("MockApi token endpoint")
+            .mount(&server)
+            .await;
+        Mock::given(path(DEVICE_AUTHORIZATION_PATH))
+            .respond_with(Served::new(&shared, login::DeviceEndpoint))
+            .with_priority(10)
+            .named("MockApi device authorization endpoint")
+            .mount(&server)
+            .await;
+        Mock::given(path(DEVICE_VERIFICATION_PATH))
+            .respond_with(Served::new(&shared, login::VerificationPage))
+            .with_priority(10)
+            .named("MockApi device verification page")
+            .mount(&server)
+            .await;
+        Mock::given(path(AUTHORIZE_PATH))
+            .respond_with(Served::new(&shared, login::AuthorizeEndpoint))
+            .with_priority(10)
+            .named("MockApi authorization endpoint")
             .mount(&server)
             .await;
         Mock::given(path_regex(r"^/v1/(me|widgets(/[^/]+)?)$"))
@@ -443,6 +651,15 @@ impl Route {
     }
 }
 
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.method {
+            Some(method) => write!(f, "{method} {}", self.path),
+            None => f.write_str(&self.path),
+        }
+    }
+}
+
 impl From<&str> for Route {
     fn from(route: &str) -> Self {
         match route.trim().split_once(' ') {
@@ -473,6 +690,12 @@ pub enum Fault {
     TruncatedBody,
     /// The connection closes without a response; the request does not reach the API.
     Disconnect,
+    /// `429 Too Many Requests` with this `Retry-After` (whole seconds, rounded up; none when
+    /// `None`) and a problem+json body; the request does not reach the API.
+    RateLimited(Option<Duration>),
+    /// `400` with an RFC 6749 §5.2 error body carrying this code (`"invalid_grant"`,
+    /// `"temporarily_unavailable"`, ...), meant for the token endpoint; nothing is revoked.
+    OAuthError(&'static str),
 }
 
 /// One request the API answered, as recorded in the [journal](MockApi::journal).
@@ -494,6 +717,69 @@ pub struct Exchange {
     pub error: Option<&'static str>,
     /// The injected fault, if one was served.
     pub fault: Option<Fault>,
+    /// The parameters of a form body (token and device authorization requests:
+    /// `grant_type`, `scope`, `audience`, ...), in order. **The value of a parameter that may
+    /// carry a secret** — its name contains `token`, `secret`, `password`, `assertion`, `code`
+    /// or `key` — is recorded as `[redacted]`.
+    pub params: Vec<(String, String)>,
+}
+
+impl Exchange {
+    /// The value of the form parameter `name`, if the request had one.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The form parameters of a request, secrets redacted.
+fn form_params(request: &Request) -> Vec<(String, String)> {
+    let is_form = request
+        .headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Vec::new();
+    }
+    const SECRET_PARTS: [&str; 6] = ["token", "secret", "password", "assertion", "code", "key"];
+    url::form_urlencoded::parse(&request.body)
+        .map(|(name, value)| {
+            let lower = name.to_ascii_lowercase();
+            let value = if SECRET_PARTS.iter().any(|part| lower.contains(part)) {
+                "[redacted]".to_owned()
+            } else {
+                value.into_owned()
+            };
+            (name.into_owned(), value)
+        })
+        .collect()
+}
+
+impl fmt::Display for Exchange {
+    /// `POST /oauth/token grant_type=refresh_token -> 400 invalid_grant`: no secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.path)?;
+        if let Some(query) = &self.query {
+            write!(f, "?{query}")?;
+        }
+        if let Some(grant) = self.param("grant_type") {
+            write!(f, " grant_type={grant}")?;
+        }
+        match self.status {
+            Some(status) => write!(f, " -> {}", status.as_u16())?,
+            None => f.write_str(" -> connection dropped")?,
+        }
+        if let Some(error) = self.error {
+            write!(f, " {error}")?;
+        }
+        if let Some(fault) = &self.fault {
+            write!(f, " (fault {fault:?})")?;
+        }
+        Ok(())
+    }
 }
 
 impl Exchange {
@@ -510,6 +796,7 @@ impl Exchange {
             status,
             error,
             fault,
+            params: form_params(request),
         }
     }
 }
@@ -533,7 +820,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn of(journal: &[Exchange]) -> Self {
+    pub(super) fn of(journal: &[Exchange]) -> Self {
         journal.iter().fold(Self::default(), |mut stats, e| {
             let token = e.path == TOKEN_PATH;
             stats.requests += 1;

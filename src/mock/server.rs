@@ -34,6 +34,15 @@ pub(super) struct Config {
     pub(super) retry_after_http_date: bool,
     pub(super) widgets: u64,
     pub(super) max_page_size: usize,
+    /// Added to every answer (real time, on the server's thread).
+    pub(super) latency: Duration,
+    /// Whether a rotating refresh revokes the access tokens issued before it.
+    pub(super) revoke_on_rotation: bool,
+    /// The `Retry-After` of a `429` status fault; `None` sends none.
+    pub(super) fault_retry_after: Option<Duration>,
+    /// The device authorization grant's polling interval and device code lifetime.
+    pub(super) device_interval: Duration,
+    pub(super) device_code_ttl: Duration,
 }
 
 impl Config {
@@ -74,6 +83,10 @@ pub(super) struct State {
     pub(super) journal: Vec<Exchange>,
     /// How far [`MockApi::advance`](super::MockApi::advance) moved the server's clock.
     pub(super) skew: Duration,
+    /// Device codes and authorization codes of the login flows.
+    pub(super) login: super::login::Logins,
+    /// Counts checked when the API is dropped.
+    pub(super) expectations: Vec<super::expect::Expectation>,
 }
 
 /// An access token the token endpoint issued.
@@ -81,6 +94,8 @@ pub(super) struct Issued {
     pub(super) expires_at: Instant,
     pub(super) revoked: bool,
     pub(super) scope: String,
+    /// Minted from the user's grant (refresh token, login), not by `client_credentials`.
+    pub(super) from_grant: bool,
 }
 
 /// A fixed rate-limit window of one access token.
@@ -106,6 +121,8 @@ impl Shared {
             delays: Vec::new(),
             journal: Vec::new(),
             skew: Duration::ZERO,
+            login: Default::default(),
+            expectations: Vec::new(),
         };
         Self {
             config,
@@ -169,12 +186,23 @@ impl State {
         Some(fault)
     }
 
-    fn delay(&self, request: &Request) -> Option<Duration> {
+    /// The route's delay, else the configured latency.
+    fn delay(&self, request: &Request, latency: Duration) -> Option<Duration> {
         self.delays
             .iter()
             .rev()
             .find(|(route, _)| route.matches(request))
             .map(|(_, d)| *d)
+            .or((!latency.is_zero()).then_some(latency))
+    }
+
+    /// Starts a new grant (a fresh login): a new refresh token that works, whatever happened
+    /// to the previous one.
+    pub(super) fn new_grant(&mut self) -> String {
+        self.refresh_token = random_token("rt");
+        self.grant_revoked = false;
+        self.retired.clear();
+        self.refresh_token.clone()
     }
 
     /// Counts one request of `token` against its window.
@@ -267,6 +295,8 @@ pub(super) struct Reply {
     error: Option<&'static str>,
     headers: Vec<(&'static str, String)>,
     body: Option<(Vec<u8>, &'static str)>,
+    /// A response of the user's own (from a protected route), sent as it is plus `headers`.
+    template: Option<Box<ResponseTemplate>>,
 }
 
 impl Reply {
@@ -276,7 +306,36 @@ impl Reply {
             error: None,
             headers: Vec::new(),
             body: None,
+            template: None,
         }
+    }
+
+    /// A response built by the user's own responder. Its status is read from the template's
+    /// `Debug` output (wiremock has no getter), for the journal only.
+    pub(super) fn template(template: ResponseTemplate) -> Self {
+        let debug = format!("{template:?}");
+        let status = debug
+            .split_once("status_code: ")
+            .and_then(|(_, rest)| rest.get(..3))
+            .and_then(|code| code.parse::<u16>().ok())
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .unwrap_or(StatusCode::OK);
+        Self {
+            template: Some(Box::new(template)),
+            ..Self::new(status)
+        }
+    }
+
+    /// A redirect to `location`.
+    pub(super) fn redirect(location: &str) -> Self {
+        Self::new(StatusCode::FOUND)
+            .header("location", location)
+            .header("cache-control", "no-store")
+    }
+
+    /// A plain text answer (the pages a browser would show).
+    pub(super) fn text(status: StatusCode, text: impl Into<String>) -> Self {
+        Self::new(status).body(text.into().into_bytes(), "text/plain; charset=utf-8")
     }
 
     pub(super) fn json(status: StatusCode, body: &impl Serialize) -> Self {
@@ -360,13 +419,15 @@ impl Reply {
         self
     }
 
-    fn error(mut self, code: &'static str) -> Self {
+    pub(super) fn error(mut self, code: &'static str) -> Self {
         self.error = Some(code);
         self
     }
 
     fn into_template(self) -> ResponseTemplate {
-        let mut template = ResponseTemplate::new(self.status);
+        let mut template = self
+            .template
+            .map_or_else(|| ResponseTemplate::new(self.status), |t| *t);
         for (name, value) in self.headers {
             // Every value is built here from text we control; skip rather than panic.
             if let Ok(value) = HeaderValue::try_from(value) {
@@ -489,8 +550,29 @@ impl<H: Handler> Respond for Served<H> {
         let fault = state.take_fault(request, |f| *f != Fault::Disconnect);
         let reply = match &fault {
             Some(Fault::Status(status)) => {
-                Reply::problem(*status, "fault injected by MockApi::fail_next")
+                let reply = Reply::problem(*status, "fault injected by MockApi::fail_next");
+                match self.api.config.fault_retry_after {
+                    Some(wait) if *status == StatusCode::TOO_MANY_REQUESTS => {
+                        reply.header("retry-after", ceil_secs(wait))
+                    }
+                    _ => reply,
+                }
             }
+            Some(Fault::RateLimited(wait)) => {
+                let reply = Reply::problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "fault injected by MockApi::fault_next",
+                );
+                match wait {
+                    Some(wait) => reply.header("retry-after", ceil_secs(*wait)),
+                    None => reply,
+                }
+            }
+            Some(Fault::OAuthError(code)) => Reply::oauth_error(
+                StatusCode::BAD_REQUEST,
+                code,
+                "fault injected by MockApi::fault_next",
+            ),
             Some(Fault::MalformedJson) => Reply::new(StatusCode::OK)
                 .body(br#"{"id": 1, "name": "Wid"#.to_vec(), "application/json"),
             Some(Fault::TruncatedBody) => {
@@ -508,7 +590,7 @@ impl<H: Handler> Respond for Served<H> {
             reply.error,
             fault,
         ));
-        let delay = state.delay(request);
+        let delay = state.delay(request, self.api.config.latency);
         let template = reply.into_template();
         match delay {
             Some(delay) => template.set_delay(delay),

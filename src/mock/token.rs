@@ -1,5 +1,5 @@
-//! The token endpoint: the `refresh_token` grant with client authentication, rotation and
-//! reuse detection.
+//! The token endpoint: client authentication, the `refresh_token` grant with rotation and
+//! reuse detection, and the `client_credentials` grant. The login grants are in `login.rs`.
 
 use std::{collections::HashMap, time::SystemTime};
 
@@ -35,80 +35,136 @@ impl Handler for TokenEndpoint {
             return Reply::oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", why)
                 .header("www-authenticate", "Basic realm=\"authed-mock\"");
         }
-        if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
-            return bad_request(
+        match form.get("grant_type").map(String::as_str) {
+            Some("refresh_token") => refresh(&form, cx),
+            Some("client_credentials") => client_credentials(&form, cx),
+            Some("authorization_code") => super::login::authorization_code(&form, cx),
+            Some(super::login::DEVICE_CODE_GRANT) => super::login::device_code(&form, cx),
+            _ => bad_request(
                 "unsupported_grant_type",
-                "only the refresh_token grant is supported",
-            );
+                "the grant types are refresh_token, client_credentials, authorization_code and \
+                 urn:ietf:params:oauth:grant-type:device_code",
+            ),
         }
-        let Some(presented) = form.get("refresh_token") else {
-            return bad_request("invalid_request", "refresh_token is missing");
-        };
-        let state = &mut *cx.state;
-        if state.retired.contains(presented) {
-            // Reuse of a rotated refresh token means it may have leaked: revoke everything.
-            state.revoke_grant();
-            return bad_request(
-                "invalid_grant",
-                "the refresh token was already used; the grant is revoked",
-            );
-        }
-        if *presented != state.refresh_token || state.grant_revoked {
-            return bad_request("invalid_grant", "the refresh token is invalid or revoked");
-        }
-        let scope = match form
-            .get("scope")
-            .map(|s| s.split_whitespace().collect::<Vec<_>>())
-        {
-            None => GRANTED_SCOPE.to_owned(),
-            Some(asked) if asked.is_empty() => GRANTED_SCOPE.to_owned(),
-            Some(asked)
-                if asked
-                    .iter()
-                    .all(|s| GRANTED_SCOPE.split(' ').any(|g| g == *s)) =>
-            {
-                asked.join(" ")
-            }
-            Some(_) => {
-                return bad_request("invalid_scope", "the scope exceeds what the grant allows");
-            }
-        };
-
-        let ttl = cx.api.config.token_ttl;
-        let access_token = if cx.api.config.jwt_access_tokens {
-            unsigned_jwt(&scope, ttl)
-        } else {
-            random_token("at")
-        };
-        let issued = Issued {
-            expires_at: cx.now + ttl,
-            revoked: false,
-            scope: scope.clone(),
-        };
-        state.tokens.insert(access_token.clone(), issued);
-        let mut body = json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": ceil_secs(ttl).max(1),
-            "scope": scope,
-        });
-        if cx.api.config.rotate_refresh_tokens {
-            let next = random_token("rt");
-            state
-                .retired
-                .insert(std::mem::replace(&mut state.refresh_token, next.clone()));
-            body["refresh_token"] = next.into();
-        }
-        Reply::json(StatusCode::OK, &body).header("cache-control", "no-store")
     }
 }
 
-fn bad_request(code: &'static str, description: &str) -> Reply {
+/// The `refresh_token` grant (RFC 6749 §6), with rotation and reuse detection.
+fn refresh(form: &HashMap<String, String>, cx: &mut Cx<'_>) -> Reply {
+    let Some(presented) = form.get("refresh_token") else {
+        return bad_request("invalid_request", "refresh_token is missing");
+    };
+    let state = &mut *cx.state;
+    if state.retired.contains(presented) {
+        // Reuse of a rotated refresh token means it may have leaked: revoke everything.
+        state.revoke_grant();
+        return bad_request(
+            "invalid_grant",
+            "the refresh token was already used; the grant is revoked",
+        );
+    }
+    if *presented != state.refresh_token || state.grant_revoked {
+        return bad_request("invalid_grant", "the refresh token is invalid or revoked");
+    }
+    let scope = match requested_scope(form) {
+        Ok(scope) => scope,
+        Err(reply) => return reply,
+    };
+    let rotated = cx.api.config.rotate_refresh_tokens.then(|| {
+        if cx.api.config.revoke_on_rotation {
+            // As django-oauth-toolkit does: the access token of the rotated-out refresh token
+            // dies with it, even if it has not expired.
+            cx.state
+                .tokens
+                .values_mut()
+                .filter(|t| t.from_grant)
+                .for_each(|t| t.revoked = true);
+        }
+        let next = random_token("rt");
+        let state = &mut *cx.state;
+        state
+            .retired
+            .insert(std::mem::replace(&mut state.refresh_token, next.clone()));
+        next
+    });
+    issue(cx, &scope, rotated, true)
+}
+
+/// The `client_credentials` grant (RFC 6749 §4.4): only for a confidential client, which has
+/// authenticated by now; no refresh token (§4.4.3).
+fn client_credentials(form: &HashMap<String, String>, cx: &mut Cx<'_>) -> Reply {
+    if cx.api.config.client_secret.is_none() {
+        return bad_request(
+            "unauthorized_client",
+            "the client_credentials grant is for confidential clients; configure a client secret",
+        );
+    }
+    match requested_scope(form) {
+        Ok(scope) => issue(cx, &scope, None, false),
+        Err(reply) => reply,
+    }
+}
+
+/// The scope a token request asks for: a subset of the grant's, or all of it when absent.
+pub(super) fn requested_scope(form: &HashMap<String, String>) -> Result<String, Reply> {
+    let asked: Vec<&str> = form
+        .get("scope")
+        .map(|s| s.split_whitespace().collect())
+        .unwrap_or_default();
+    if asked.is_empty() {
+        Ok(GRANTED_SCOPE.to_owned())
+    } else if asked
+        .iter()
+        .all(|s| GRANTED_SCOPE.split(' ').any(|g| g == *s))
+    {
+        Ok(asked.join(" "))
+    } else {
+        Err(bad_request(
+            "invalid_scope",
+            "the scope exceeds what the grant allows",
+        ))
+    }
+}
+
+/// Issues an access token for `scope` (and hands out `refresh_token` if given): the `200`
+/// token response of RFC 6749 §5.1.
+pub(super) fn issue(
+    cx: &mut Cx<'_>,
+    scope: &str,
+    refresh_token: Option<String>,
+    from_grant: bool,
+) -> Reply {
+    let ttl = cx.api.config.token_ttl;
+    let access_token = if cx.api.config.jwt_access_tokens {
+        unsigned_jwt(scope, ttl)
+    } else {
+        random_token("at")
+    };
+    let issued = Issued {
+        expires_at: cx.now + ttl,
+        revoked: false,
+        scope: scope.to_owned(),
+        from_grant,
+    };
+    cx.state.tokens.insert(access_token.clone(), issued);
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ceil_secs(ttl).max(1),
+        "scope": scope,
+    });
+    if let Some(refresh_token) = refresh_token {
+        body["refresh_token"] = refresh_token.into();
+    }
+    Reply::json(StatusCode::OK, &body).header("cache-control", "no-store")
+}
+
+pub(super) fn bad_request(code: &'static str, description: &str) -> Reply {
     Reply::oauth_error(StatusCode::BAD_REQUEST, code, description)
 }
 
 /// Checks the client credentials the way the API is configured (RFC 6749 §2.3).
-fn authenticate_client(
+pub(super) fn authenticate_client(
     config: &Config,
     request: &Request,
     form: &HashMap<String, String>,
