@@ -14,6 +14,14 @@ use crate::Result;
 ///
 /// With [`size_param`](LinkHeader::size_param) and a [page size](super::Pagination::page_size),
 /// the first request asks for that page size (GitHub: `per_page`); the links carry it on.
+/// **A page size without `size_param` is refused**
+/// ([`ErrorKind::Config`](crate::ErrorKind::Config)), not silently dropped.
+///
+/// Some servers page only when the first request names a page: json-server answers a request
+/// without `_page` with no `Link` header at all. Add that parameter to the first request
+/// (`.query(&[("_page", "1")])`); with a total announced (`X-Total-Count`), a listing that
+/// stops short of it fails with [`Reason::EndedShort`](super::Reason::EndedShort) instead of
+/// ending in silence.
 #[derive(Clone, Debug, Default)]
 pub struct LinkHeader {
     size_param: Option<String>,
@@ -49,6 +57,10 @@ impl Strategy for LinkHeader {
             Some(target) => Ok(Some(Marker::Url(response.resolve(target)?.into()))),
             None => Ok(None),
         }
+    }
+
+    fn sends_page_size(&self) -> bool {
+        self.size_param.is_some()
     }
 }
 
