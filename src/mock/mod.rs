@@ -55,7 +55,7 @@ mod server;
 mod token;
 mod widgets;
 
-pub use collection::Paging;
+pub use collection::{Paging, Quirk};
 use server::{Config, Disconnects, NoRoute, Served, Shared, disconnect};
 
 /// Where the token endpoint is mounted.
