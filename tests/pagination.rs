@@ -1449,8 +1449,10 @@ async fn a_listing_built_from_a_request_sends_its_headers_with_every_page() {
 
 #[tokio::test]
 async fn a_listing_built_from_a_request_keeps_its_timeout_and_retry_policy() {
-    // Arrange: the second page is slow once, the third answers 503 once.
-    let (server, client) = common::setup().await;
+    // Arrange: the second page is slow once, the third answers 503 once; the client itself
+    // has no timeout.
+    let (server, _) = common::setup().await;
+    let client = common::builder(&server).timeout(None).build().unwrap();
     let page = |from: u64| {
         ResponseTemplate::new(200).set_body_json((from..from + 10).map(item).collect::<Vec<_>>())
     };
@@ -1485,16 +1487,17 @@ async fn a_listing_built_from_a_request_keeps_its_timeout_and_retry_policy() {
         .await;
     let pagination = || Pagination::offset("skip", "take").page_size(10);
 
-    // Act 1: the request's timeout applies to the slow page (and its policy: no retry).
-    let (got, err) = drain(
-        client
-            .get("/items")
-            .timeout(Duration::from_millis(100))
-            .retry_policy(Policy::never())
-            .paginate::<Item>(pagination())
-            .stream(),
-    )
-    .await;
+    // Act 1: the request's timeout applies to the slow page (and its policy: no retry). The
+    // guard only keeps a failure from waiting for the slow response.
+    let listing = client
+        .get("/items")
+        .timeout(Duration::from_millis(100))
+        .retry_policy(Policy::never())
+        .paginate::<Item>(pagination())
+        .stream();
+    let (got, err) = tokio::time::timeout(Duration::from_secs(10), drain(listing))
+        .await
+        .expect("the request's timeout ends the slow page");
     assert_eq!(got.len(), 10);
     let err = err.expect("the slow page times out");
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
