@@ -590,6 +590,18 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!(r#"{{"a":{}}}"#, "[".repeat(100_000));
+        for plan in [
+            Plan::new(None, &[]),
+            Plan::new(Some(&pointer("/a")), &[]),
+            Plan::new(Some(&pointer("/b")), &[&pointer("/a/0/0")]),
+        ] {
+            assert!(plan.run::<Value>(deep.as_bytes(), 0, 9, 0).is_err());
+        }
+    }
+
+    #[test]
     fn scalars() {
         let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
         assert_eq!(Scalar::of(&raw(r#""a\"b""#)), Scalar::Text("a\"b".into()));
@@ -608,5 +620,113 @@ mod tests {
         assert!(Pointer::parse("a").is_none());
         assert!(is_index("0", 0) && is_index("12", 12));
         assert!(!is_index("01", 1) && !is_index("-1", 1) && !is_index("x", 0));
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::*;
+
+        /// Any JSON value, with keys that need pointer escapes (`~`, `/`) and string escapes.
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>()
+                    .prop_filter("finite", |f| f.is_finite())
+                    .prop_map(Value::from),
+                "[a-z~/\"\\\\é\u{1F600}]{0,6}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 48, 5, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                    prop::collection::btree_map("[ab~/0-2]{0,2}", inner, 0..5)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// A JSON pointer made of tokens likely to exist in [`json`] values.
+        fn pointer_text() -> impl Strategy<Value = String> {
+            prop::collection::vec("[ab~/0-2]{0,2}", 0..4).prop_map(|tokens| {
+                tokens
+                    .iter()
+                    .map(|t| format!("/{}", t.replace('~', "~0").replace('/', "~1")))
+                    .collect()
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn never_panics_on_any_bytes(
+                bytes in prop::collection::vec(any::<u8>(), 0..256),
+                skip in 0usize..4,
+                take in 0usize..4,
+            ) {
+                let items = Pointer::parse("/items").unwrap();
+                let next = Pointer::parse("/meta/next").unwrap();
+                let plan = Plan::new(Some(&items), &[&next, &items]);
+                let _ = plan.run::<Value>(&bytes, skip, take, 8);
+                let plan = Plan::new(None, &[&next]);
+                let _ = plan.run::<u64>(&bytes, skip, take, 8);
+            }
+
+            #[test]
+            fn never_panics_on_json_like_text(text in r#"[\[\]{}",:0-9a-z\\ ]{0,128}"#) {
+                let plan = Plan::new(Pointer::parse("/a").as_ref(), &[&Pointer::parse("/a/0").unwrap()]);
+                let _ = plan.run::<Value>(text.as_bytes(), 0, usize::MAX, 0);
+            }
+
+            #[test]
+            fn the_value_at_a_pointer_is_what_serde_json_finds(doc in json(), pointer in pointer_text()) {
+                let bytes = serde_json::to_vec(&doc).unwrap();
+                let doc: Value = serde_json::from_slice(&bytes).unwrap();
+                let found = Plan::raw(&Pointer::parse(&pointer).unwrap())
+                    .run::<Value>(&bytes, 0, 0, 0)
+                    .unwrap();
+                let found: Option<Value> = found.raw(0).map(|raw| serde_json::from_str(raw.get()).unwrap());
+                prop_assert_eq!(found.as_ref(), doc.pointer(&pointer));
+            }
+
+            #[test]
+            fn items_cursor_and_total_of_an_envelope(
+                items in prop::collection::vec(json(), 0..12),
+                cursor in prop::option::of("[ -~é]{0,12}"),
+                total in any::<u64>(),
+                noise in json(),
+                skip in 0usize..14,
+                take in 0usize..14,
+            ) {
+                let body = json!({
+                    "noise": noise,
+                    "data": { "items": items },
+                    "meta": { "next_cursor": cursor, "total": total.to_string() },
+                });
+                let bytes = serde_json::to_vec(&body).unwrap();
+                let at = Pointer::parse("/data/items").unwrap();
+                let next = Pointer::parse("/meta/next_cursor").unwrap();
+                let count = Pointer::parse("/meta/total").unwrap();
+                let mut found = Plan::new(Some(&at), &[&next, &count])
+                    .run::<Value>(&bytes, skip, take, 4)
+                    .unwrap();
+                let got = found.take_items().unwrap();
+                let items: Vec<Value> = serde_json::from_slice::<Value>(&bytes).unwrap()["data"]["items"]
+                    .as_array()
+                    .unwrap()
+                    .clone();
+                let expected: Vec<Value> = items.iter().skip(skip).take(take).cloned().collect();
+                prop_assert_eq!(got.kept, expected);
+                prop_assert_eq!(got.count, items.len());
+                let cursor_found = match Scalar::of(found.raw(0).unwrap()) {
+                    Scalar::Text(text) => Some(text),
+                    Scalar::Null => None,
+                    other => panic!("unexpected {other:?}"),
+                };
+                prop_assert_eq!(cursor_found, cursor);
+                prop_assert_eq!(Scalar::count(found.raw(1).unwrap()), Some(total));
+            }
+        }
     }
 }
