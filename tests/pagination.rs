@@ -1361,7 +1361,7 @@ async fn endless_page_server() -> (String, std::sync::Arc<std::sync::atomic::Ato
                 if socket.write_all(head.as_bytes()).await.is_err() {
                     return;
                 }
-                let chunk = format!("{{\"id\":1}},").repeat(6000);
+                let chunk = r#"{"id":1},"#.repeat(6000);
                 let frame = format!("1\r\n[\r\n{:x}\r\n{chunk}\r\n", chunk.len());
                 let _ = socket.write_all(&frame.as_bytes()[..8]).await;
                 let frame = format!("{:x}\r\n{chunk}\r\n", chunk.len());

@@ -209,11 +209,11 @@ impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for NodeSeed<'_, '_, 'de, T>
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         let Self { node, out } = self;
-        let plain = node.raws.is_empty() && !(node.items && !node.children.is_empty());
-        if plain && node.items {
+        let mixed = !node.raws.is_empty() || (node.items && !node.children.is_empty());
+        if !mixed && node.items {
             return ItemsSeed { out }.deserialize(d);
         }
-        if plain {
+        if !mixed {
             return d.deserialize_any(NodeVisitor { node, out });
         }
         // Several things at one place (rare: a cursor inside the items, a raw value that is
@@ -490,13 +490,16 @@ mod tests {
         Pointer::parse(text).unwrap()
     }
 
+    /// The items kept, the item count and the raw values found.
+    type Found = (Option<Vec<Value>>, usize, Vec<Option<String>>);
+
     fn run(
         body: &str,
         items: Option<&str>,
         raws: &[&str],
         skip: usize,
         take: usize,
-    ) -> Result<(Option<Vec<Value>>, usize, Vec<Option<String>>), Failure> {
+    ) -> Result<Found, Failure> {
         let items = items.map(pointer);
         let raws: Vec<Pointer> = raws.iter().map(|p| pointer(p)).collect();
         let refs: Vec<&Pointer> = raws.iter().collect();
