@@ -799,6 +799,11 @@ impl<T: DeserializeOwned + Send + 'static> Paginator<T> {
 
 /// Sets the query parameter `name` to `value`, replacing any value it had.
 pub(crate) fn set_query_param(url: &mut Url, name: &str, value: &str) {
+    // The common case, a parameter not there yet, appends without rebuilding the query.
+    if !url.query_pairs().any(|(key, _)| key == name) {
+        url.query_pairs_mut().append_pair(name, value);
+        return;
+    }
     let kept: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(key, _)| key != name)

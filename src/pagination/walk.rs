@@ -7,6 +7,7 @@ use std::{
     sync::OnceLock,
 };
 
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -112,6 +113,8 @@ struct Walk {
     /// the page parameter.
     seen_bodies: HashSet<u64>,
     hasher: RandomState,
+    /// The key of the page hashes, random per walk.
+    seed: u64,
     empty_run: u32,
     /// Pages requested by this walk.
     requested: u64,
@@ -139,6 +142,7 @@ impl Walk {
             seen: HashSet::new(),
             seen_bodies: HashSet::new(),
             hasher: RandomState::new(),
+            seed: RandomState::new().hash_one(0u8),
             empty_run: 0,
             requested: 0,
             total: None,
@@ -208,10 +212,13 @@ impl Walk {
         }
 
         self.requested += 1;
-        let response = self.request.to_url(url)?.send_raw().await?;
-        let (url, headers) = (response.url().clone(), response.headers().clone());
-        let what = format!("GET {}", url.path());
-        let bytes = read_body(response, pagination.max_page_bytes, &what).await?;
+        let mut response = self.request.to_url(url)?.send_raw().await?;
+        let (url, headers) = (
+            response.url().clone(),
+            std::mem::take(response.headers_mut()),
+        );
+        let what = What(&url);
+        let bytes = read_body(response, pagination.max_page_bytes, what).await?;
 
         let skip = usize::try_from(at.skip).unwrap_or(usize::MAX);
         let take = remaining.map_or(usize::MAX, |r| usize::try_from(r).unwrap_or(usize::MAX));
@@ -250,7 +257,7 @@ impl Walk {
 
         if pagination.detect_repeated_pages
             && items.count > 0
-            && !self.seen_bodies.insert(self.hasher.hash_one(&bytes[..]))
+            && !self.seen_bodies.insert(page_hash(self.seed, &bytes))
         {
             return Err(Reason::RepeatedPage.into_error(format!(
                 "{what}: the page is the same as an earlier page of the listing (a server that \
@@ -325,9 +332,20 @@ impl Walk {
     }
 }
 
+/// `GET /path` of a page, for error messages; formatted only when one is made.
+#[derive(Clone, Copy)]
+struct What<'a>(&'a url::Url);
+
+impl std::fmt::Display for What<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GET {}", self.0.path())
+    }
+}
+
 /// Reads a page body, failing as soon as it is known to be larger than `limit` bytes: from
-/// its `Content-Length` before reading, or from the bytes received.
-async fn read_body(mut response: reqwest::Response, limit: usize, what: &str) -> Result<Vec<u8>> {
+/// its `Content-Length` before reading, or from the bytes received. A body that comes in one
+/// chunk is kept as it came, without a copy.
+async fn read_body(mut response: reqwest::Response, limit: usize, what: What<'_>) -> Result<Bytes> {
     let too_large = || {
         Reason::PageTooLarge { limit }.into_error(format!(
             "{what}: the page body is larger than {limit} bytes (`Pagination::max_page_bytes`)"
@@ -337,16 +355,47 @@ async fn read_body(mut response: reqwest::Response, limit: usize, what: &str) ->
     if announced.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
-    let mut body = Vec::with_capacity(announced.map_or(0, |len| len as usize));
+    let mut first: Option<Bytes> = None;
+    let mut body: Vec<u8> = Vec::new();
     while let Some(chunk) = response
         .chunk()
         .await
         .map_err(|e| Error::transport(format!("{what}: could not read the response body"), e))?
     {
-        if chunk.len() > limit - body.len() {
+        let held = first.as_ref().map_or(0, Bytes::len) + body.len();
+        if chunk.len() > limit - held {
             return Err(too_large());
         }
-        body.extend_from_slice(&chunk);
+        match first.take() {
+            None if body.is_empty() => first = Some(chunk),
+            None => body.extend_from_slice(&chunk),
+            Some(head) => {
+                let expected = announced.map_or(0, |len| len as usize);
+                body.reserve(expected.max(head.len() + chunk.len()));
+                body.extend_from_slice(&head);
+                body.extend_from_slice(&chunk);
+            }
+        }
     }
-    Ok(body)
+    Ok(first.unwrap_or_else(|| body.into()))
+}
+
+/// A keyed hash of a page body, to recognise a page seen before: 8 bytes at a time, so that
+/// it costs little next to decoding the page. A collision could only end a listing with a
+/// false [`Reason::RepeatedPage`], and the key is random per walk.
+fn page_hash(seed: u64, bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mix = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut h = mix(seed, bytes.len() as u64);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = mix(h, u64::from_le_bytes(word));
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    // A final avalanche, so that the last words reach every bit.
+    let h = mix(h, u64::from_le_bytes(tail));
+    (h ^ (h >> 29)).wrapping_mul(K) ^ (h >> 32)
 }
