@@ -130,11 +130,14 @@ impl Client {
     /// let ids: Vec<u64> = client.paginate::<u64>("/ids", pagination).stream().try_collect().await?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// The same as `client.get(path).paginate(pagination)`; build the listing from
+    /// [`RequestBuilder::paginate`] to send headers, a timeout or a retry policy with every page.
     pub fn paginate<T>(&self, path: &str, pagination: Pagination) -> Paginator<T>
     where
         T: DeserializeOwned + Send + 'static,
     {
-        Paginator::new(self.clone(), path, pagination)
+        self.get(path).paginate(pagination)
     }
 
     /// Resolves `path` against the base URL: a relative path stays on the API origin; an
@@ -340,6 +343,72 @@ impl RequestBuilder {
             timeout: self.timeout,
         };
         transport::execute(&self.client.inner, request, self.retry_policy.as_ref()).await
+    }
+}
+
+// ===== RequestBuilder: pagination =====
+
+impl RequestBuilder {
+    /// Lists a paginated endpoint starting from this request: **every page is sent as a copy
+    /// of it**, with its headers, timeout and retry policy (its query parameters too, except on
+    /// pages reached through a next URL, which is requested as the server wrote it). See
+    /// [`crate::pagination`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: authed::Client) -> authed::Result<()> {
+    /// use futures_util::TryStreamExt;
+    /// let ids: Vec<u64> = client
+    ///     .get("/ids")
+    ///     .header("X-Tenant", "acme")
+    ///     .timeout(std::time::Duration::from_secs(5))
+    ///     .paginate::<u64>(authed::Pagination::link_header())
+    ///     .stream()
+    ///     .try_collect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn paginate<T>(self, pagination: Pagination) -> Paginator<T>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        Paginator::new(self, pagination)
+    }
+
+    /// The client the request is sent with.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The URL of the request, or the first error of its setters.
+    pub(crate) fn url(&self) -> Result<&Url> {
+        match &self.error {
+            Some(err) => Err(err.clone()),
+            None => self.url.as_ref().map_err(Clone::clone),
+        }
+    }
+
+    /// A copy of this request, sent to `url` instead (one page of a listing). A streaming body
+    /// cannot be copied.
+    pub(crate) fn to_url(&self, url: Url) -> Result<Self> {
+        let body = match &self.body {
+            None => None,
+            Some(transport::Body::Bytes(bytes)) => Some(transport::Body::Bytes(bytes.clone())),
+            Some(transport::Body::Stream(_)) => {
+                return Err(Error::config(
+                    "a streaming body cannot be sent again with each page of a listing",
+                ));
+            }
+        };
+        Ok(Self {
+            client: self.client.clone(),
+            method: self.method.clone(),
+            url: Ok(url),
+            headers: self.headers.clone(),
+            body,
+            timeout: self.timeout,
+            retry_policy: self.retry_policy.clone(),
+            error: self.error.clone(),
+        })
     }
 }
 

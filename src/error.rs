@@ -65,6 +65,8 @@ pub enum ErrorKind {
     Decode,
     /// A paginated listing could not go on: a repeated cursor or next URL, too many empty pages,
     /// or a next URL on another origin. [`Error::position`] tells where to resume.
+    /// [`pagination::Reason::of`](crate::pagination::Reason::of) tells which (a listing that
+    /// ended short of its announced total, a repeated page, a page too large, ...).
     Pagination,
     /// A rotated refresh token could not be saved by the configured store.
     Store,

@@ -7,7 +7,12 @@ use std::{collections::HashMap, time::Duration};
 
 use authed::{
     ErrorKind, Pagination,
-    pagination::{Marker, PageNumber, PageRequest, PageResponse, Position, Strategy},
+    mock::{MockApi, Paging, Quirk},
+    pagination::{
+        Cursor, LinkHeader, Marker, PageNumber, PageRequest, PageResponse, Position, Reason,
+        Strategy,
+    },
+    retry::Policy,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -994,4 +999,538 @@ async fn a_server_that_caps_the_page_size_loses_nothing_when_it_tells_the_total(
         .unwrap();
 
     assert_eq!(items, (0..9).collect::<Vec<_>>());
+}
+
+// ===== listings that would end short or loop (issue 10 #14, #15; issue 11 part 4) =====
+
+/// `n` items `{"id": 0}` .. `{"id": n - 1}`.
+fn items(n: u64) -> Vec<Value> {
+    (0..n).map(item).collect()
+}
+
+/// Drains a stream into the items it yielded and the error that ended it, if any.
+async fn drain<T>(
+    stream: impl futures_util::Stream<Item = authed::Result<T>>,
+) -> (Vec<T>, Option<authed::Error>) {
+    let mut stream = std::pin::pin!(stream);
+    let mut got = Vec::new();
+    while let Some(next) = stream.next().await {
+        match next {
+            Ok(item) => got.push(item),
+            Err(err) => return (got, Some(err)),
+        }
+    }
+    (got, None)
+}
+
+#[tokio::test]
+async fn a_page_size_a_strategy_cannot_send_is_refused_before_any_request() {
+    // Arrange
+    let api = MockApi::start().await;
+    api.collection("/items", items(30), Paging::cursor("cursor"))
+        .await;
+    let client = api.client();
+    let refused = [
+        Pagination::cursor("cursor", "/next_cursor").items_at("/items"),
+        Pagination::next_url("/next").items_at("/results"),
+        Pagination::link_header(),
+    ];
+    for pagination in refused {
+        // Act
+        let (got, err) = drain(
+            client
+                .paginate::<Item>("/items", pagination.page_size(5))
+                .stream(),
+        )
+        .await;
+        // Assert
+        let err = err.expect("a page size that would be dropped is refused");
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(err.to_string().contains("size_param"), "{err}");
+        assert!(got.is_empty());
+    }
+    assert_eq!(api.requests("GET /items"), 0);
+
+    // With the parameter named, the size is sent.
+    let pagination = Pagination::new(Cursor::new("cursor", "/next_cursor").size_param("limit"))
+        .items_at("/items")
+        .page_size(5);
+    let all: Vec<Item> = client
+        .paginate("/items", pagination)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 30);
+    assert_eq!(api.requests("GET /items"), 6);
+}
+
+#[tokio::test]
+async fn page_size_zero_is_refused_before_any_request() {
+    let api = MockApi::start().await;
+    api.collection("/items", items(30), Paging::offset("skip", "take"))
+        .await;
+
+    let (got, err) = drain(
+        api.client()
+            .paginate::<Item>("/items", Pagination::offset("skip", "take").page_size(0))
+            .stream(),
+    )
+    .await;
+
+    let err = err.expect("page_size(0) is refused");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(got.is_empty());
+    assert_eq!(api.requests("GET /items"), 0);
+}
+
+#[tokio::test]
+async fn a_link_listing_that_stops_before_the_announced_total_fails_with_the_position() {
+    // Arrange: json-server pages only when the first request names a page.
+    let api = MockApi::start().await;
+    let paging = Paging::link_header().with_quirk(Quirk::NoNextWithoutPageParam);
+    api.collection("/items", items(237), paging).await;
+    let pagination = || Pagination::new(LinkHeader::new().size_param("per_page")).page_size(50);
+
+    // Act
+    let (got, err) = drain(
+        api.client()
+            .paginate::<Item>("/items", pagination())
+            .stream(),
+    )
+    .await;
+
+    // Assert: the 50 items, then an error saying where it stopped, not a silent end.
+    assert_eq!(ids(&got), (0..50).collect::<Vec<_>>());
+    let err = err.expect("a listing short of its total is an error");
+    assert_eq!(err.kind(), ErrorKind::Pagination);
+    assert_eq!(
+        Reason::of(&err),
+        Some(&Reason::EndedShort {
+            received: 50,
+            total: 237
+        })
+    );
+    assert!(err.to_string().contains("50 of the 237"), "{err}");
+    assert_eq!(Position::from_error(&err).map(|p| p.index()), Some(50));
+
+    // Naming the page on the first request gets everything.
+    let all: Vec<Item> = api
+        .client()
+        .paginate("/items", pagination())
+        .query(&[("page", "1")])
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), (0..237).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn an_offset_listing_ending_on_an_empty_page_before_the_total_fails() {
+    // Arrange: the server announces 50 items but has 20 (an empty page at offset 20).
+    let server = MockServer::start().await;
+    common::mount_token_endpoint(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .respond_with(|request: &Request| {
+            let skip = number(&params(request), "skip").unwrap_or(0);
+            let page: Vec<Value> = (skip..20.min(skip + 10)).map(item).collect();
+            ResponseTemplate::new(200)
+                .insert_header("x-total-count", "50")
+                .set_body_json(page)
+        })
+        .mount(&server)
+        .await;
+    mount_catch_all(&server).await;
+    let client = common::builder(&server).build().unwrap();
+
+    // Act
+    let pagination = Pagination::offset("skip", "take").page_size(10);
+    let (got, err) = drain(client.paginate::<Item>("/items", pagination).stream()).await;
+
+    // Assert
+    assert_eq!(got.len(), 20);
+    let err = err.expect("an empty page before the total is not a silent end");
+    assert_eq!(
+        Reason::of(&err),
+        Some(&Reason::EndedShort {
+            received: 20,
+            total: 50
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_the_offset_fails_on_the_second_page_instead_of_repeating_it() {
+    // Arrange: every request gets the first page (and the true total, 237).
+    let api = MockApi::start().await;
+    let paging = Paging::offset("skip", "take").with_quirk(Quirk::WrapAfterPages(1));
+    api.collection("/items", items(237), paging).await;
+
+    // Act
+    let pagination = Pagination::offset("skip", "take").page_size(10);
+    let (got, err) = drain(api.client().paginate::<Item>("/items", pagination).stream()).await;
+
+    // Assert: one page of items, not 237 items made of the same ten.
+    assert_eq!(ids(&got), (0..10).collect::<Vec<_>>());
+    let err = err.expect("a repeated page is an error");
+    assert_eq!(Reason::of(&err), Some(&Reason::RepeatedPage));
+    assert_eq!(api.requests("GET /items"), 2);
+}
+
+#[tokio::test]
+async fn pages_that_cycle_over_two_steps_are_caught_for_page_numbers_and_cursors() {
+    let api = MockApi::start().await;
+    let wrap = Quirk::WrapAfterPages(2);
+    api.collection(
+        "/numbered",
+        items(95),
+        Paging::page_number("page", "per_page").with_quirk(wrap.clone()),
+    )
+    .await;
+    api.collection(
+        "/cursored",
+        items(95),
+        Paging::cursor("cursor").with_quirk(wrap),
+    )
+    .await;
+    let client = api.client();
+
+    // Page numbers: pages 1, 2, then 1 again (A→B→A) while the total says 95.
+    let numbered = Pagination::page_number("page", "per_page").page_size(10);
+    let (got, err) = drain(client.paginate::<Item>("/numbered", numbered).stream()).await;
+    assert_eq!(got.len(), 20);
+    assert_eq!(Reason::of(&err.unwrap()), Some(&Reason::RepeatedPage));
+    assert_eq!(api.requests("GET /numbered"), 3);
+
+    // Cursors: the cursor after page 2 leads back to page 1, whose cursor leads to page 2.
+    let cursored = Pagination::new(Cursor::new("cursor", "/next_cursor").size_param("limit"))
+        .items_at("/items")
+        .page_size(10)
+        .detect_repeated_pages(false);
+    let (got, err) = drain(client.paginate::<Item>("/cursored", cursored).stream()).await;
+    assert_eq!(got.len(), 30);
+    assert_eq!(Reason::of(&err.unwrap()), Some(&Reason::RepeatedMarker));
+    assert_eq!(api.requests("GET /cursored"), 3);
+}
+
+#[tokio::test]
+async fn an_empty_string_is_a_cursor_where_the_api_says_so() {
+    let api = MockApi::start().await;
+    let paging = Paging::cursor("cursor").with_quirk(Quirk::EmptyCursorForSecondPage);
+    api.collection("/items", items(25), paging).await;
+    let client = api.client();
+    let cursor = || Cursor::new("cursor", "/next_cursor").size_param("limit");
+
+    // By default an empty cursor ends the listing (Slack's convention).
+    let default = Pagination::new(cursor()).items_at("/items").page_size(10);
+    let first: Vec<Item> = client
+        .paginate("/items", default)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 10);
+
+    // Told so, the empty cursor is sent back and the listing goes on to the end.
+    let accepting = Pagination::new(cursor().accept_empty(true))
+        .items_at("/items")
+        .page_size(10);
+    let all: Vec<Item> = client
+        .paginate("/items", accepting)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), (0..25).collect::<Vec<_>>());
+    let second = api
+        .journal()
+        .into_iter()
+        .filter(|e| e.path == "/items")
+        .filter_map(|e| e.query)
+        .any(|q| q.contains("cursor=&") || q.ends_with("cursor="));
+    assert!(second, "the empty cursor was sent back");
+}
+
+#[tokio::test]
+async fn max_pages_bounds_a_listing() {
+    let api = MockApi::start().await;
+    api.collection("/items", items(237), Paging::offset("skip", "take"))
+        .await;
+
+    let pagination = Pagination::offset("skip", "take")
+        .page_size(10)
+        .max_pages(3);
+    let (got, err) = drain(api.client().paginate::<Item>("/items", pagination).stream()).await;
+
+    assert_eq!(got.len(), 30);
+    let err = err.expect("the fourth page is refused");
+    assert_eq!(Reason::of(&err), Some(&Reason::TooManyPages { limit: 3 }));
+    assert_eq!(Position::from_error(&err).map(|p| p.index()), Some(30));
+    assert_eq!(api.requests("GET /items"), 3);
+}
+
+#[tokio::test]
+async fn max_empty_pages_is_configurable() {
+    let (server, client) = common::setup().await;
+    mount_cursor_api(
+        &server,
+        vec![
+            (vec![1], Some("c1")),
+            (vec![], Some("c2")),
+            (vec![], Some("c3")),
+            (vec![], Some("c4")),
+            (vec![2], None),
+        ],
+    )
+    .await;
+    let pagination = || Pagination::cursor("cursor", "/meta/next_cursor").items_at("/items");
+
+    let (got, err) = drain(
+        client
+            .paginate::<Item>("/feed", pagination().max_empty_pages(2))
+            .stream(),
+    )
+    .await;
+    assert_eq!(ids(&got), [1]);
+    assert_eq!(
+        Reason::of(&err.unwrap()),
+        Some(&Reason::TooManyEmptyPages { limit: 2 })
+    );
+
+    let all: Vec<Item> = client
+        .paginate("/feed", pagination().max_empty_pages(3))
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), [1, 2]);
+}
+
+#[tokio::test]
+async fn a_page_larger_than_max_page_bytes_is_refused() {
+    let api = MockApi::start().await;
+    api.collection("/items", items(100), Paging::offset("skip", "take"))
+        .await;
+    let pagination = || Pagination::offset("skip", "take").page_size(20);
+
+    // 20 items of `{"id":NN}` are about 200 bytes.
+    let (got, err) = drain(
+        api.client()
+            .paginate::<Item>("/items", pagination().max_page_bytes(100))
+            .stream(),
+    )
+    .await;
+    assert!(got.is_empty());
+    let err = err.expect("an oversized page is an error");
+    assert_eq!(err.kind(), ErrorKind::Pagination);
+    assert_eq!(Reason::of(&err), Some(&Reason::PageTooLarge { limit: 100 }));
+    assert_eq!(
+        Position::from_error(&err),
+        Some(Position::new(Marker::Start))
+    );
+
+    let all: Vec<Item> = api
+        .client()
+        .paginate("/items", pagination().max_page_bytes(4096))
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 100);
+}
+
+/// A raw HTTP server answering every request with `200` and an endless chunked JSON array;
+/// returns its base URL and a counter of the body bytes it managed to write.
+async fn endless_page_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{Arc, atomic::AtomicUsize, atomic::Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let written = Arc::new(AtomicUsize::new(0));
+    let counter = written.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = r#"{"id":1},"#.repeat(6000);
+                let frame = format!("1\r\n[\r\n{:x}\r\n{chunk}\r\n", chunk.len());
+                let _ = socket.write_all(&frame.as_bytes()[..8]).await;
+                let frame = format!("{:x}\r\n{chunk}\r\n", chunk.len());
+                while socket.write_all(frame.as_bytes()).await.is_ok() {
+                    counter.fetch_add(chunk.len(), Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (url, written)
+}
+
+#[tokio::test]
+async fn an_endless_page_body_is_read_only_up_to_the_bound() {
+    // Arrange: the token from a mock, the pages from a server that never ends its body.
+    let api = MockApi::start().await;
+    let (url, written) = endless_page_server().await;
+    let client = api.client_builder().base_url(url).build().unwrap();
+    let bound = 1024 * 1024;
+
+    // Act: a guard against the old behaviour (reading forever), not a speed target.
+    let listing = client
+        .paginate::<Item>(
+            "/items",
+            Pagination::offset("skip", "take").max_page_bytes(bound),
+        )
+        .stream();
+    let (got, err) = tokio::time::timeout(Duration::from_secs(60), drain(listing))
+        .await
+        .expect("the read stops at the bound");
+
+    // Assert
+    assert!(got.is_empty());
+    assert_eq!(
+        Reason::of(&err.expect("an error")),
+        Some(&Reason::PageTooLarge { limit: bound })
+    );
+    // What the server could write is the bound plus what the socket buffers hold.
+    let written = written.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        written < bound + 32 * 1024 * 1024,
+        "{written} bytes written"
+    );
+}
+
+#[tokio::test]
+async fn a_listing_built_from_a_request_sends_its_headers_with_every_page() {
+    // Arrange: pages only for requests carrying the tenant header.
+    let api = MockApi::start().await;
+    api.collection("/items", items(25), Paging::offset("skip", "take"))
+        .await;
+    let server = MockServer::start().await;
+    common::mount_token_endpoint(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .and(header("x-tenant", "acme"))
+        .respond_with(|request: &Request| {
+            let skip = number(&params(request), "skip").unwrap_or(0);
+            let page: Vec<Value> = (skip..25.min(skip + 10)).map(item).collect();
+            ResponseTemplate::new(200).set_body_json(page)
+        })
+        .named("items for tenant acme")
+        .mount(&server)
+        .await;
+    mount_catch_all(&server).await;
+    let client = common::builder(&server).build().unwrap();
+
+    // Act
+    let all: Vec<Item> = client
+        .get("/items")
+        .header("x-tenant", "acme")
+        .query(&[("color", "blue")])
+        .paginate(Pagination::offset("skip", "take").page_size(10))
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(ids(&all), (0..25).collect::<Vec<_>>());
+    let pages = api_requests(&server).await;
+    assert_eq!(pages.len(), 3);
+    assert!(pages.iter().all(|p| p.contains("color=blue")), "{pages:?}");
+}
+
+#[tokio::test]
+async fn a_listing_built_from_a_request_keeps_its_timeout_and_retry_policy() {
+    // Arrange: the second page is slow once, the third answers 503 once; the client itself
+    // has no timeout.
+    let (server, _) = common::setup().await;
+    let client = common::builder(&server).timeout(None).build().unwrap();
+    let page = |from: u64| {
+        ResponseTemplate::new(200).set_body_json((from..from + 10).map(item).collect::<Vec<_>>())
+    };
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .and(query_param("skip", "10"))
+        .respond_with(page(10).set_delay(Duration::from_secs(30)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .and(query_param("skip", "20"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .respond_with(move |request: &Request| {
+            let skip = number(&params(request), "skip").unwrap_or(0);
+            if skip >= 30 {
+                page(0).set_body_json(json!([]))
+            } else {
+                page(skip)
+            }
+        })
+        .with_priority(5)
+        .mount(&server)
+        .await;
+    let pagination = || Pagination::offset("skip", "take").page_size(10);
+
+    // Act 1: the request's timeout applies to the slow page (and its policy: no retry). The
+    // guard only keeps a failure from waiting for the slow response.
+    let listing = client
+        .get("/items")
+        .timeout(Duration::from_millis(100))
+        .retry_policy(Policy::never())
+        .paginate::<Item>(pagination())
+        .stream();
+    let (got, err) = tokio::time::timeout(Duration::from_secs(10), drain(listing))
+        .await
+        .expect("the request's timeout ends the slow page");
+    assert_eq!(got.len(), 10);
+    let err = err.expect("the slow page times out");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+
+    // Act 2: the request's retry policy (no retries) applies to the 503 page; the slow page
+    // answered its one slow response already.
+    let (got, err) = drain(
+        client
+            .get("/items")
+            .retry_policy(Policy::never())
+            .paginate::<Item>(pagination())
+            .stream(),
+    )
+    .await;
+    assert_eq!(got.len(), 20);
+    let err = err.expect("the 503 is not retried");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
+    assert_eq!(err.retries().map(|r| r.attempts), Some(1));
+}
+
+#[tokio::test]
+async fn client_paginate_still_works_and_streams_stay_send_and_static() {
+    fn is_send_static<S: Send + 'static>(_: &S) {}
+    let api = MockApi::start().await;
+    api.collection("/items", items(25), Paging::offset("skip", "take"))
+        .await;
+
+    let stream = api
+        .client()
+        .paginate::<Item>("/items", Pagination::offset("skip", "take").page_size(10))
+        .stream();
+    is_send_static(&stream);
+    let all: Vec<Item> = tokio::spawn(stream.try_collect()).await.unwrap().unwrap();
+
+    assert_eq!(ids(&all), (0..25).collect::<Vec<_>>());
 }

@@ -23,6 +23,8 @@ pub(super) const DEFAULT_PAGE_SIZE: usize = 10;
 /// | [`Cursor`](Paging::Cursor) | `?cursor=…&limit=10` | `{"items": [...], "next_cursor": "…" \| null}` | the opaque cursor |
 /// | [`NextUrl`](Paging::NextUrl) | `?page=3&page_size=10` | `{"results": [...], "next": "http://…" \| null, "count": N}` | the absolute `next` URL |
 /// | [`LinkHeader`](Paging::LinkHeader) | `?page=3&per_page=10` | `[...]` | `Link: <http://…>; rel="next"` (RFC 8288) |
+///
+/// [`with_quirk`](Paging::with_quirk) adds the misbehaviours of real servers ([`Quirk`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Paging {
@@ -61,6 +63,40 @@ pub enum Paging {
         /// Items per page.
         size_param: String,
     },
+    /// Another style with the misbehaviours of a real server; built by
+    /// [`with_quirk`](Paging::with_quirk).
+    Quirky {
+        /// The style.
+        paging: Box<Paging>,
+        /// What the server does wrong.
+        quirks: Vec<Quirk>,
+    },
+}
+
+/// A misbehaviour of a real server, added to a [`Paging`] style with
+/// [`Paging::with_quirk`], so that clients can be tested against it.
+///
+/// ```
+/// use authed::mock::{Paging, Quirk};
+///
+/// // json-server: without `?page=` on the first request, no `Link` header at all.
+/// let paging = Paging::link_header().with_quirk(Quirk::NoNextWithoutPageParam);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Quirk {
+    /// A request without the page parameter gets the first page, the total (`X-Total-Count`
+    /// or `count`) and no next page: no `Link` header, a `null` `next` (as json-server does
+    /// without `_page`). For [`Paging::LinkHeader`] and [`Paging::NextUrl`].
+    NoNextWithoutPageParam,
+    /// The pages wrap around after this many: the page after the last one is the first again,
+    /// and the cursor or next link after it points back to the second. `WrapAfterPages(1)` is
+    /// a server that ignores the page, offset or cursor parameter and answers the first page
+    /// every time.
+    WrapAfterPages(usize),
+    /// The cursor of the second page is the empty string, and `?cursor=` (empty) asks for it.
+    /// For [`Paging::Cursor`].
+    EmptyCursorForSecondPage,
 }
 
 impl Paging {
@@ -104,9 +140,33 @@ impl Paging {
         }
     }
 
+    /// The same style with a misbehaviour of real servers (see [`Quirk`]); quirks add up.
+    #[must_use]
+    pub fn with_quirk(self, quirk: Quirk) -> Self {
+        match self {
+            Self::Quirky { paging, mut quirks } => {
+                quirks.push(quirk);
+                Self::Quirky { paging, quirks }
+            }
+            paging => Self::Quirky {
+                paging: Box::new(paging),
+                quirks: vec![quirk],
+            },
+        }
+    }
+
+    /// The style without its quirks, and the quirks.
+    fn parts(&self) -> (&Self, &[Quirk]) {
+        match self {
+            Self::Quirky { paging, quirks } => (paging.parts().0, quirks),
+            paging => (paging, &[]),
+        }
+    }
+
     /// The position and size parameters, which are never filters.
     fn params(&self) -> [&str; 2] {
         match self {
+            Self::Quirky { paging, .. } => paging.params(),
             Self::Offset {
                 skip_param,
                 take_param,
@@ -147,6 +207,7 @@ impl Handler for Collection {
 
 /// Answers one page of `items` as `paging` says, after the filters of the query.
 pub(super) fn page(items: &[Value], paging: &Paging, request: &Request, cx: &Cx<'_>) -> Reply {
+    let (paging, quirks) = paging.parts();
     let query: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
     let param = |name: &str| {
         query
@@ -175,24 +236,41 @@ pub(super) fn page(items: &[Value], paging: &Paging, request: &Request, cx: &Cx<
         Ok(size) => (size as usize).min(cx.api.config.max_page_size),
         Err(()) => return invalid_param(size_param, "a positive integer"),
     };
+    let empty_cursor = quirks.contains(&Quirk::EmptyCursorForSecondPage);
     let (start, page) = match paging {
         Paging::Offset { .. } => match number(param(position_param), 0, 0) {
             Ok(skip) => (skip as usize, 0),
             Err(()) => return invalid_param(position_param, "a non-negative integer"),
         },
-        Paging::Cursor { .. } => match param(position_param).map(decode_cursor) {
+        Paging::Cursor { .. } => match param(position_param) {
             None => (0, 0),
-            Some(Some(offset)) => (offset, 0),
-            Some(None) => return invalid_param(position_param, "a cursor this API returned"),
+            Some("") if empty_cursor => (size, 0),
+            Some(cursor) => match decode_cursor(cursor) {
+                Some(offset) => (offset, 0),
+                None => return invalid_param(position_param, "a cursor this API returned"),
+            },
         },
         _ => match number(param(position_param), 1, 1) {
             Ok(page) => ((page as usize - 1).saturating_mul(size), page),
             Err(()) => return invalid_param(position_param, "a page number starting at 1"),
         },
     };
+    // A wrapping server answers the first pages again past its last one.
+    let wrap = quirks.iter().find_map(|q| match q {
+        Quirk::WrapAfterPages(n) => Some(n.saturating_mul(size).max(1)),
+        _ => None,
+    });
+    let (start, page) = match wrap {
+        Some(span) => (
+            start % span,
+            (page.max(1) - 1) % (span / size).max(1) as u64 + 1,
+        ),
+        None => (start, page.max(1)),
+    };
     let end = start.saturating_add(size).min(total);
     let items: Vec<&Value> = matching.get(start..end).unwrap_or_default().to_vec();
-    let more = end < total;
+    let more = end < total
+        && !(quirks.contains(&Quirk::NoNextWithoutPageParam) && param(position_param).is_none());
     let link = |page: u64| {
         link(
             cx.api,
@@ -209,7 +287,13 @@ pub(super) fn page(items: &[Value], paging: &Paging, request: &Request, cx: &Cx<
             Reply::json(StatusCode::OK, &items).header("x-total-count", total)
         }
         Paging::Cursor { .. } => {
-            let next = more.then(|| URL_SAFE_NO_PAD.encode(format!("offset:{end}")));
+            let next = more.then(|| {
+                if empty_cursor && end == size {
+                    String::new()
+                } else {
+                    URL_SAFE_NO_PAD.encode(format!("offset:{end}"))
+                }
+            });
             Reply::json(
                 StatusCode::OK,
                 &json!({ "items": items, "next_cursor": next }),
@@ -228,8 +312,21 @@ pub(super) fn page(items: &[Value], paging: &Paging, request: &Request, cx: &Cx<
             if more {
                 links.insert(0, format!("<{}>; rel=\"next\"", link(page + 1)));
             }
-            Reply::json(StatusCode::OK, &items).header("link", links.join(", "))
+            let reply = Reply::json(StatusCode::OK, &items);
+            if quirks.contains(&Quirk::NoNextWithoutPageParam) {
+                if param(position_param).is_none() {
+                    return reply.header("x-total-count", total);
+                }
+                return reply
+                    .header("x-total-count", total)
+                    .header("link", links.join(", "));
+            }
+            reply.header("link", links.join(", "))
         }
+        Paging::Quirky { .. } => Reply::problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "nested quirky paging styles are flattened by `Paging::parts`",
+        ),
     }
 }
 

@@ -70,7 +70,7 @@ mod widgets;
 /// tests can mount their own routes (`authed::mock::wiremock::{Mock, ResponseTemplate}`)
 /// without a dependency of their own, at the version [`MockApi::server`] speaks.
 pub use ::wiremock;
-pub use collection::Paging;
+pub use collection::{Paging, Quirk};
 pub use protected::Protected;
 use server::{Config, Disconnects, NoRoute, Served, Shared, disconnect};
 

@@ -1,26 +1,30 @@
 //! Pagination driven by the body: a cursor (`?cursor=...`) or a next URL.
 
-use serde_json::Value;
 use url::Url;
 
-use super::{Marker, PageRequest, PageResponse, Strategy, set_query_param};
+use super::{Marker, PageRequest, PageResponse, Strategy, decode::Scalar, set_query_param};
 use crate::{Error, ErrorKind, Result};
 
 /// Cursor pagination: `?{param}=<cursor>`, the cursor being read at a JSON pointer of the
 /// previous body, as in Slack's Web API (`cursor`, `"/response_metadata/next_cursor"`) and
 /// many GraphQL-inspired REST APIs.
 ///
-/// The first request has no cursor. A missing, `null` or empty cursor ends the listing; a
-/// numeric cursor is used as its decimal text. An empty page that still has a cursor does not
-/// end the listing (up to [`MAX_EMPTY_PAGES`](super::MAX_EMPTY_PAGES) in a row).
+/// The first request has no cursor. A missing or `null` cursor ends the listing, and so does
+/// an empty one unless [`accept_empty`](Cursor::accept_empty) says the API uses `""` as a
+/// cursor; a numeric cursor is used as its decimal text. An empty page that still has a
+/// cursor does not end the listing (up to [`max_empty_pages`](super::Pagination::max_empty_pages)
+/// in a row).
 ///
 /// With [`size_param`](Cursor::size_param) and a [page size](super::Pagination::page_size),
 /// each request asks for the page size, lowered on the last page to what a limit still needs.
+/// **A page size without `size_param` is refused** ([`ErrorKind::Config`](crate::ErrorKind::Config)),
+/// not silently dropped.
 #[derive(Clone, Debug)]
 pub struct Cursor {
     param: String,
     pointer: String,
     size_param: Option<String>,
+    accept_empty: bool,
 }
 
 impl Cursor {
@@ -30,6 +34,7 @@ impl Cursor {
             param: param.into(),
             pointer: pointer.into(),
             size_param: None,
+            accept_empty: false,
         }
     }
 
@@ -37,6 +42,15 @@ impl Cursor {
     #[must_use]
     pub fn size_param(mut self, name: impl Into<String>) -> Self {
         self.size_param = Some(name.into());
+        self
+    }
+
+    /// Whether an empty string is a cursor like any other, sent back as `?{param}=` (default
+    /// `false`: an empty cursor ends the listing, as in Slack's API). When `true`, only a
+    /// missing or `null` cursor ends it.
+    #[must_use]
+    pub fn accept_empty(mut self, accept: bool) -> Self {
+        self.accept_empty = accept;
         self
     }
 }
@@ -53,13 +67,23 @@ impl Strategy for Cursor {
     }
 
     fn next(&self, response: &PageResponse<'_>) -> Result<Option<Marker>> {
-        let cursor = match response.body().pointer(&self.pointer) {
-            None | Some(Value::Null) => return Ok(None),
-            Some(Value::String(cursor)) => cursor.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            Some(_) => return Err(not_text("cursor", &self.pointer)),
+        let Some(raw) = response.pointer(&self.pointer) else {
+            return Ok(None);
         };
-        Ok((!cursor.is_empty()).then_some(Marker::Cursor(cursor)))
+        let cursor = match Scalar::of(raw) {
+            Scalar::Null => return Ok(None),
+            Scalar::Text(cursor) | Scalar::Number(cursor) => cursor,
+            Scalar::Other => return Err(not_text("cursor", &self.pointer)),
+        };
+        Ok((self.accept_empty || !cursor.is_empty()).then_some(Marker::Cursor(cursor)))
+    }
+
+    fn sends_page_size(&self) -> bool {
+        self.size_param.is_some()
+    }
+
+    fn pointers(&self) -> Vec<String> {
+        vec![self.pointer.clone()]
     }
 }
 
@@ -73,7 +97,8 @@ impl Strategy for Cursor {
 /// expected to carry the filters and the page size of the first request.
 ///
 /// With [`size_param`](NextUrl::size_param) and a [page size](super::Pagination::page_size),
-/// the first request asks for that page size.
+/// the first request asks for that page size. **A page size without `size_param` is
+/// refused** ([`ErrorKind::Config`](crate::ErrorKind::Config)), not silently dropped.
 #[derive(Clone, Debug)]
 pub struct NextUrl {
     pointer: String,
@@ -103,13 +128,24 @@ impl Strategy for NextUrl {
     }
 
     fn next(&self, response: &PageResponse<'_>) -> Result<Option<Marker>> {
-        let next = match response.body().pointer(&self.pointer) {
-            None | Some(Value::Null) => return Ok(None),
-            Some(Value::String(next)) if next.is_empty() => return Ok(None),
-            Some(Value::String(next)) => next,
-            Some(_) => return Err(not_text("next URL", &self.pointer)),
+        let Some(raw) = response.pointer(&self.pointer) else {
+            return Ok(None);
         };
-        Ok(Some(Marker::Url(response.resolve(next)?.into())))
+        let next = match Scalar::of(raw) {
+            Scalar::Null => return Ok(None),
+            Scalar::Text(next) if next.is_empty() => return Ok(None),
+            Scalar::Text(next) => next,
+            Scalar::Number(_) | Scalar::Other => return Err(not_text("next URL", &self.pointer)),
+        };
+        Ok(Some(Marker::Url(response.resolve(&next)?.into())))
+    }
+
+    fn sends_page_size(&self) -> bool {
+        self.size_param.is_some()
+    }
+
+    fn pointers(&self) -> Vec<String> {
+        vec![self.pointer.clone()]
     }
 }
 

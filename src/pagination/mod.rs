@@ -1,8 +1,10 @@
 //! Paginated list endpoints as async streams.
 //!
-//! [`Client::paginate`] turns a list endpoint into a [`Paginator`], which becomes a
-//! [`Stream`] of items ([`Paginator::stream`]) or of whole pages ([`Paginator::pages`]).
-//! Five strategies cover the common APIs, and [`Strategy`] lets you write your own:
+//! [`Client::paginate`](crate::Client::paginate) (or [`RequestBuilder::paginate`], which keeps the request's headers,
+//! timeout and retry policy on every page) turns a list endpoint into a [`Paginator`], which
+//! becomes a [`Stream`] of items ([`Paginator::stream`]) or of whole pages
+//! ([`Paginator::pages`]). Five strategies cover the common APIs, and [`Strategy`] lets you
+//! write your own:
 //!
 //! | Strategy | Requests | Ends when |
 //! |---|---|---|
@@ -25,8 +27,11 @@
 //! # async fn run() -> authed::Result<()> {
 //! let client = authed::Client::from_env()?;
 //! let items: Vec<Item> = client
-//!     .paginate::<Item>("/items", Pagination::offset("skip", "take").page_size(100))
+//!     .get("/items")
 //!     .query(&[("color", "blue")])
+//!     .header("Accept-Language", "en")
+//!     .timeout(std::time::Duration::from_secs(10))
+//!     .paginate::<Item>(Pagination::offset("skip", "take").page_size(100))
 //!     .limit(1_000)
 //!     .stream()
 //!     .try_collect()
@@ -38,32 +43,46 @@
 //!
 //! - **Lazy**: no request is sent before the stream is first polled, and none after it is
 //!   dropped or the [`limit`](Paginator::limit) is reached.
-//! - **Every page goes through the client's send path**: token refresh, the 401 replay and
+//! - **Every page goes through the client's send path**, as a copy of the request the listing
+//!   was built from (its headers, timeout and retry policy): token refresh, the 401 replay and
 //!   rate-limit handling apply in the middle of a stream exactly as for single requests.
 //! - **Errors are yielded, never swallowed**, and end the stream. Each carries the [`Position`]
-//!   to resume from ([`Position::from_error`], [`Paginator::resume_from`]).
-//! - **Loop-safe**: a repeated cursor or next URL is an [`ErrorKind::Pagination`] error, and so
-//!   are more than [`MAX_EMPTY_PAGES`] consecutive empty pages that still point to a next page.
+//!   to resume from ([`Position::from_error`], [`Paginator::resume_from`]); the errors of the
+//!   listing itself are [`ErrorKind::Pagination`] and say why with a [`Reason`].
+//! - **A listing never ends short in silence**: when the server announced a total and the
+//!   strategy finds no next page before reaching it, the stream ends with
+//!   [`Reason::EndedShort`] after the items it got.
+//! - **Misconfigurations are refused before any request**: a page size of 0, or a page size
+//!   for a strategy that has no parameter to send it in, is an [`ErrorKind::Config`] error.
+//! - **Loop-safe**: a repeated cursor or next URL (also after several steps, A→B→A), a page
+//!   whose body is the same as an earlier non-empty page (a server that ignores the page
+//!   parameter), more than [`Pagination::max_empty_pages`] consecutive empty pages that still
+//!   point to a next page, and more than [`Pagination::max_pages`] pages are
+//!   [`ErrorKind::Pagination`] errors.
 //! - **Next URLs never leave the API origin**: a next URL (from a body or a `Link` header) on
 //!   another origin than the base URL is an [`ErrorKind::Pagination`] error, and no request is
 //!   sent to it, so the access token cannot follow it.
-//! - **Bounded memory**: at most `1 + prefetch` pages are held at once, whatever the total.
-//!   Loop detection keeps one 8-byte hash per page visited.
+//! - **Bounded memory**: at most `1 + prefetch` pages are held at once, whatever the total,
+//!   and a page body larger than [`Pagination::max_page_bytes`] (16 MiB by default) is not
+//!   read past the bound. A page is decoded straight from its bytes into the item type, with
+//!   no intermediate JSON tree, so a page costs its bytes plus its items. Loop detection keeps
+//!   two 8-byte hashes per page visited.
 //!
 //! See `docs/pagination.md` for which real APIs use which strategy, checkpoints and caveats.
 
 mod cursor;
+mod decode;
 mod link;
 mod offset;
 mod page;
 mod walk;
 
-use std::{fmt, marker::PhantomData, sync::Arc};
+use std::{fmt, marker::PhantomData, sync::Arc, sync::OnceLock};
 
 use futures_util::{Stream, StreamExt};
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 use url::Url;
 
 pub use cursor::{Cursor, NextUrl};
@@ -71,13 +90,21 @@ pub use link::LinkHeader;
 pub use offset::Offset;
 pub use page::PageNumber;
 
-use crate::{Client, Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, RequestBuilder, Result};
+use decode::{Plan, Pointer};
 
 /// How many consecutive empty pages that still point to a next page are followed before the
 /// stream fails with [`ErrorKind::Pagination`]. Some cursor APIs return a few empty pages while
 /// they scan (filtered searches); a server that never stops doing so would otherwise be an
 /// endless loop of requests.
 pub const MAX_EMPTY_PAGES: u32 = 10;
+
+/// The default of [`Pagination::max_pages`]: how many pages one walk through a listing requests
+/// at most before it fails with [`Reason::TooManyPages`].
+pub const DEFAULT_MAX_PAGES: u64 = 100_000;
+
+/// The default of [`Pagination::max_page_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
 
 // ===== Pagination =====
 
@@ -102,6 +129,10 @@ pub struct Pagination {
     items_at: Option<String>,
     total_at: Option<String>,
     total_header: String,
+    max_page_bytes: usize,
+    max_pages: u64,
+    max_empty_pages: u32,
+    detect_repeated_pages: bool,
 }
 
 impl Pagination {
@@ -113,6 +144,10 @@ impl Pagination {
             items_at: None,
             total_at: None,
             total_header: "x-total-count".to_owned(),
+            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
+            max_pages: DEFAULT_MAX_PAGES,
+            max_empty_pages: MAX_EMPTY_PAGES,
+            detect_repeated_pages: true,
         }
     }
 
@@ -144,7 +179,12 @@ impl Pagination {
     }
 
     /// How many items to ask for per page. **Keep it at or below the API's maximum**: a page
-    /// capped by the server looks short, and a short page ends offset and page-number listings.
+    /// capped by the server looks short, and a short page ends offset and page-number listings
+    /// that know no total.
+    ///
+    /// **Refused rather than ignored**: a size of 0, or a size for a strategy that has no
+    /// parameter to send it in (a [`Cursor`], [`NextUrl`] or [`LinkHeader`] without
+    /// `size_param`), makes the stream fail with [`ErrorKind::Config`] before any request.
     pub fn page_size(mut self, size: u64) -> Self {
         self.page_size = Some(size);
         self
@@ -172,6 +212,64 @@ impl Pagination {
     pub fn total_header(mut self, name: impl Into<String>) -> Self {
         self.total_header = name.into();
         self
+    }
+
+    /// The largest page body read, in bytes (default [`DEFAULT_MAX_PAGE_BYTES`], 16 MiB). A
+    /// larger page fails with [`Reason::PageTooLarge`]: refused on its `Content-Length` before
+    /// the body is read, or as soon as the bytes received pass the bound.
+    pub fn max_page_bytes(mut self, bytes: usize) -> Self {
+        self.max_page_bytes = bytes;
+        self
+    }
+
+    /// The most pages one walk through the listing requests (default [`DEFAULT_MAX_PAGES`]);
+    /// the request for one more fails with [`Reason::TooManyPages`]. A bound for servers
+    /// that keep pointing to a next page forever. Resuming starts a new count.
+    pub fn max_pages(mut self, pages: u64) -> Self {
+        self.max_pages = pages;
+        self
+    }
+
+    /// How many consecutive empty pages that still point to a next page are followed (default
+    /// [`MAX_EMPTY_PAGES`]); one more fails with [`Reason::TooManyEmptyPages`].
+    pub fn max_empty_pages(mut self, pages: u32) -> Self {
+        self.max_empty_pages = pages;
+        self
+    }
+
+    /// Whether a non-empty page whose body is byte for byte the same as an earlier page of the
+    /// walk fails with [`Reason::RepeatedPage`] (default `true`). That is what a server that
+    /// ignores the page or offset parameter answers, forever. Turn it off only for data whose
+    /// pages can legitimately repeat (items without identity, such as plain numbers).
+    pub fn detect_repeated_pages(mut self, detect: bool) -> Self {
+        self.detect_repeated_pages = detect;
+        self
+    }
+
+    /// The first misconfiguration, checked before any request.
+    fn check(&self) -> Result<()> {
+        if self.page_size == Some(0) {
+            return Err(Error::config(
+                "the page size of a listing must be at least 1",
+            ));
+        }
+        if self.page_size.is_some() && !self.strategy.sends_page_size() {
+            return Err(Error::config(format!(
+                "a page size is set, but the strategy {:?} has no parameter to send it in; \
+                 give it one (e.g. `Cursor::new(..).size_param(\"limit\")`) or remove the page size",
+                self.strategy
+            )));
+        }
+        for (what, pointer) in [("items_at", &self.items_at), ("total_at", &self.total_at)] {
+            if let Some(pointer) = pointer
+                && Pointer::parse(pointer).is_none()
+            {
+                return Err(Error::config(format!(
+                    "{what}({pointer:?}) is not a JSON pointer: it must be empty or start with `/`"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -205,9 +303,16 @@ impl Pagination {
 ///     }
 ///
 ///     fn next(&self, response: &PageResponse<'_>) -> authed::Result<Option<Marker>> {
-///         let has_more = response.body()["has_more"].as_bool().unwrap_or(false);
-///         let last_id = response.items().last().and_then(|item| item["id"].as_str());
-///         Ok(last_id.filter(|_| has_more).map(|id| Marker::Cursor(id.to_owned())))
+///         let has_more = response.get::<bool>("/has_more")?.unwrap_or(false);
+///         let Some(last) = response.item_count().checked_sub(1) else {
+///             return Ok(None);
+///         };
+///         let last_id = response.get::<String>(&format!("/data/{last}/id"))?;
+///         Ok(last_id.filter(|_| has_more).map(Marker::Cursor))
+///     }
+///
+///     fn pointers(&self) -> Vec<String> {
+///         vec!["/has_more".into()]
 ///     }
 /// }
 ///
@@ -220,6 +325,20 @@ pub trait Strategy: fmt::Debug + Send + Sync + 'static {
 
     /// Where the page after `response` starts, or `None` when it was the last one.
     fn next(&self, response: &PageResponse<'_>) -> Result<Option<Marker>>;
+
+    /// Whether [`prepare`](Strategy::prepare) sends the [page size](PageRequest::size) (default
+    /// `true`). When `false`, a [`Pagination::page_size`] is refused with
+    /// [`ErrorKind::Config`] instead of being silently ignored.
+    fn sends_page_size(&self) -> bool {
+        true
+    }
+
+    /// The JSON pointers [`next`](Strategy::next) reads with [`PageResponse::pointer`] or
+    /// [`PageResponse::get`] (default none). They are then read in the same pass over the body
+    /// as the items; any other pointer costs one more pass.
+    fn pointers(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Where a page starts, as far as a [`Strategy`] is concerned.
@@ -275,17 +394,35 @@ impl PageRequest {
 }
 
 /// A successful page response, as given to [`Strategy::next`].
-#[derive(Debug)]
+///
+/// The body is kept as bytes: values are read at JSON pointers ([`pointer`](Self::pointer),
+/// [`get`](Self::get)) without building a JSON tree. [`body`](Self::body) and
+/// [`items`](Self::items) build one on first use, for strategies that need the whole body.
 pub struct PageResponse<'a> {
     request: &'a PageRequest,
     url: &'a Url,
     headers: &'a HeaderMap,
-    body: &'a Value,
-    items: &'a [Value],
+    bytes: &'a [u8],
+    /// The values read in the pass over the body, by pointer.
+    raws: &'a [(&'a str, Option<&'a RawValue>)],
+    items_at: Option<&'a str>,
+    item_count: usize,
     total: Option<u64>,
+    body: OnceLock<Value>,
 }
 
-impl PageResponse<'_> {
+impl fmt::Debug for PageResponse<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PageResponse")
+            .field("url", &self.url.path())
+            .field("item_count", &self.item_count)
+            .field("total", &self.total)
+            .field("body_bytes", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> PageResponse<'a> {
     /// The total item count, when the response tells it (see [`Pagination::total_at`]).
     pub fn total(&self) -> Option<u64> {
         self.total
@@ -295,7 +432,7 @@ impl PageResponse<'_> {
     /// `asked` while no total is known. With a known total, a short page is not the end:
     /// servers cap page sizes (asked 200, got 100), and the total decides.
     pub fn is_last_by_size(&self, asked: Option<u64>) -> bool {
-        let count = self.items.len() as u64;
+        let count = self.item_count as u64;
         count == 0 || (self.total.is_none() && asked.is_some_and(|size| count < size))
     }
 
@@ -314,14 +451,60 @@ impl PageResponse<'_> {
         self.headers
     }
 
-    /// The whole JSON body.
-    pub fn body(&self) -> &Value {
-        self.body
+    /// How many items the page holds (all of them, also those a resumed position skips).
+    pub fn item_count(&self) -> usize {
+        self.item_count
     }
 
-    /// The items of the page, as JSON.
+    /// The body as it came.
+    pub fn raw_body(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The JSON at a pointer of the body (`"/meta/next"`), as raw JSON text; `None` when the
+    /// body has nothing there or `pointer` is not a JSON pointer. Cheap for the pointers listed
+    /// by [`Strategy::pointers`]; any other is found by one more pass over the body.
+    pub fn pointer(&self, pointer: &str) -> Option<&'a RawValue> {
+        if let Some((_, raw)) = self.raws.iter().find(|(p, _)| *p == pointer) {
+            return *raw;
+        }
+        let plan = Plan::raw(&Pointer::parse(pointer)?);
+        let found = plan
+            .run::<serde::de::IgnoredAny>(self.bytes, 0, 0, 0)
+            .ok()?;
+        found.raw(0)
+    }
+
+    /// The value at a pointer of the body, decoded as `V`; `Ok(None)` when the body has
+    /// nothing there, an [`ErrorKind::Decode`] error when it is not a `V`.
+    pub fn get<V: DeserializeOwned>(&self, pointer: &str) -> Result<Option<V>> {
+        let Some(raw) = self.pointer(pointer) else {
+            return Ok(None);
+        };
+        serde_json::from_str(raw.get()).map(Some).map_err(|e| {
+            Error::decode(
+                format!("the value at {pointer:?} of the page has an unexpected JSON type"),
+                e,
+            )
+        })
+    }
+
+    /// The whole JSON body, parsed on first use (`null` if it cannot be).
+    pub fn body(&self) -> &Value {
+        self.body
+            .get_or_init(|| serde_json::from_slice(self.bytes).unwrap_or_default())
+    }
+
+    /// The items of the page, as JSON; parses the whole body on first use.
     pub fn items(&self) -> &[Value] {
-        self.items
+        let found = match self.items_at {
+            Some(pointer) => self.body().pointer(pointer),
+            None => Some(self.body()),
+        };
+        match found {
+            Some(Value::Array(items)) => items,
+            _ => &[],
+        }
     }
 
     /// Resolves a (possibly relative) URL reference against the page's URL.
@@ -333,6 +516,75 @@ impl PageResponse<'_> {
             )
             .with_source(e)
         })
+    }
+}
+
+// ===== Reason =====
+
+/// Why a listing failed with [`ErrorKind::Pagination`]: `Reason::of(&error)`.
+///
+/// ```no_run
+/// # async fn run(client: authed::Client) -> authed::Result<()> {
+/// use futures_util::TryStreamExt;
+/// use authed::pagination::{Position, Reason};
+///
+/// let listing = client.paginate::<u64>("/ids", authed::Pagination::link_header());
+/// if let Err(error) = listing.stream().try_collect::<Vec<_>>().await {
+///     if let Some(Reason::EndedShort { received, total }) = Reason::of(&error) {
+///         eprintln!("got {received} of {total} items; resume from {:?}", Position::from_error(&error));
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The strategy found no next page before the total the server announced: `received` of
+    /// `total` items were yielded. The error's position is just after the last item received.
+    #[error("the listing ended after {received} of the {total} items the server announced")]
+    EndedShort {
+        /// Items of the listing received (counting those before a resumed position).
+        received: u64,
+        /// The total the server announced.
+        total: u64,
+    },
+    /// A cursor or next URL pointed back to a page already requested.
+    #[error("a cursor or next URL points back to a page already requested")]
+    RepeatedMarker,
+    /// A non-empty page had the same body as an earlier one.
+    #[error("a page has the same body as an earlier page")]
+    RepeatedPage,
+    /// More empty pages in a row than [`Pagination::max_empty_pages`].
+    #[error("more than {limit} empty pages in a row")]
+    TooManyEmptyPages {
+        /// The bound.
+        limit: u32,
+    },
+    /// More pages than [`Pagination::max_pages`].
+    #[error("more than {limit} pages")]
+    TooManyPages {
+        /// The bound.
+        limit: u64,
+    },
+    /// A page body larger than [`Pagination::max_page_bytes`].
+    #[error("a page body is larger than {limit} bytes")]
+    PageTooLarge {
+        /// The bound.
+        limit: usize,
+    },
+    /// A next URL on another origin than the API.
+    #[error("a next page is on another origin than the API")]
+    OtherOrigin,
+}
+
+impl Reason {
+    /// The reason of an [`ErrorKind::Pagination`] error from a listing.
+    pub fn of(error: &Error) -> Option<&Self> {
+        std::error::Error::source(error)?.downcast_ref()
+    }
+
+    fn into_error(self, message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Pagination, message).with_source(self)
     }
 }
 
@@ -442,15 +694,15 @@ impl<T> IntoIterator for Page<T> {
 
 // ===== Paginator =====
 
-/// A paginated listing, ready to become a stream: built by [`Client::paginate`].
+/// A paginated listing, ready to become a stream: built by [`Client::paginate`](crate::Client::paginate) or
+/// [`RequestBuilder::paginate`].
 ///
-/// It owns a [`Client`] clone, so it and its streams are `Send + 'static`: spawn them, store
+/// It owns a [`Client`](crate::Client) clone, so it and its streams are `Send + 'static`: spawn them, store
 /// them in structs.
 #[must_use = "a paginator does nothing until it is turned into a stream and polled"]
 pub struct Paginator<T> {
-    client: Client,
-    path: String,
-    query: Result<String>,
+    /// The request of the first page; each page is sent as a copy of it.
+    request: RequestBuilder,
     pagination: Pagination,
     limit: Option<u64>,
     prefetch: usize,
@@ -461,7 +713,7 @@ pub struct Paginator<T> {
 impl<T> fmt::Debug for Paginator<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Paginator")
-            .field("path", &self.path)
+            .field("path", &self.request.url().map(Url::path).ok())
             .field("pagination", &self.pagination)
             .field("limit", &self.limit)
             .field("prefetch", &self.prefetch)
@@ -471,11 +723,9 @@ impl<T> fmt::Debug for Paginator<T> {
 }
 
 impl<T: DeserializeOwned + Send + 'static> Paginator<T> {
-    pub(crate) fn new(client: Client, path: &str, pagination: Pagination) -> Self {
+    pub(crate) fn new(request: RequestBuilder, pagination: Pagination) -> Self {
         Self {
-            client,
-            path: path.to_owned(),
-            query: Ok(String::new()),
+            request,
             pagination,
             limit: None,
             prefetch: 0,
@@ -485,17 +735,10 @@ impl<T: DeserializeOwned + Send + 'static> Paginator<T> {
     }
 
     /// Adds query parameters (filters, sorting) to every page request, serialized like
-    /// [`RequestBuilder::query`](crate::RequestBuilder::query). Pages reached through a next
-    /// URL use that URL as the server wrote it.
+    /// [`RequestBuilder::query`]. Pages reached through a next URL use that URL as the server
+    /// wrote it.
     pub fn query<Q: Serialize + ?Sized>(mut self, query: &Q) -> Self {
-        let encoded = serde_urlencoded::to_string(query)
-            .map_err(|e| Error::config("invalid query parameters").with_source(e));
-        self.query = match (self.query, encoded) {
-            (Ok(old), Ok(new)) if old.is_empty() => Ok(new),
-            (Ok(old), Ok(new)) if new.is_empty() => Ok(old),
-            (Ok(old), Ok(new)) => Ok(format!("{old}&{new}")),
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
+        self.request = self.request.query(query);
         self
     }
 
@@ -556,6 +799,11 @@ impl<T: DeserializeOwned + Send + 'static> Paginator<T> {
 
 /// Sets the query parameter `name` to `value`, replacing any value it had.
 pub(crate) fn set_query_param(url: &mut Url, name: &str, value: &str) {
+    // The common case, a parameter not there yet, appends without rebuilding the query.
+    if !url.query_pairs().any(|(key, _)| key == name) {
+        url.query_pairs_mut().append_pair(name, value);
+        return;
+    }
     let kept: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(key, _)| key != name)

@@ -50,7 +50,7 @@ impl Strategy for Offset {
         if response.is_last_by_size(request.size()) {
             return Ok(None);
         }
-        let count = response.items().len() as u64;
+        let count = response.item_count() as u64;
         let offset = match request.marker() {
             Marker::Offset(offset) => *offset,
             _ => 0,
