@@ -73,10 +73,10 @@ pub(crate) async fn execute(
         // Cooldown, quota and budget describe the API server, not other origins.
         let shared = client.is_api_origin(&request.url).then_some(&client.inner.retry);
         let request = &request;
-        let result = retry::run(policy, shared, &what, || async move {
-            send_authenticated(client, request, |error| Failure {
-                retryable: replayable && retry::is_retryable_api(&error, idempotent),
-                error,
+        let clock = &*client.inner.clock;
+        let result = retry::run(policy, shared, clock, &what, || async move {
+            send_authenticated(client, request, |error| {
+                Failure::api(error, policy, idempotent, replayable)
             })
             .await
         })
@@ -196,8 +196,9 @@ pub(crate) async fn check_status(
 ) -> Result<reqwest::Response> {
     let status = response.status();
     let now_utc = client.inner.clock.now_utc();
+    // Only the API origin's answers may hold the client's requests (not a redirect's target).
     if client.is_api_origin(response.url()) {
-        client.inner.retry.observe(response.headers(), now_utc);
+        client.inner.retry.observe(status, response.headers());
     }
     if status.is_success() {
         return Ok(response);
@@ -220,7 +221,8 @@ pub(crate) async fn check_status(
         .with_status(status)
         .with_request_id(request_id(&headers))
         .with_retry_after(retry::retry_after(&headers, now_utc))
-        .with_api_error(ApiError::parse(&body, &secrets)))
+        .with_api_error(ApiError::parse(&body, &secrets))
+        .with_headers(headers))
 }
 
 /// How much of an error body is read: enough for any problem document, bounded against
@@ -254,15 +256,12 @@ pub(crate) fn token_fetcher(
         let (http, grant, clock, policy) =
             (http.clone(), grant.clone(), clock.clone(), policy.clone());
         async move {
-            retry::run(&policy, None, "token request", || async {
+            retry::run(&policy, None, &*clock, "token request", || async {
                 let result = match grant.request(&http, &refresh_token).send().await {
                     Ok(response) => grant.parse(response, &refresh_token, clock.now_utc()).await,
                     Err(e) => Err(Error::transport("could not reach the token endpoint", e)),
                 };
-                result.map_err(|error| Failure {
-                    retryable: retry::is_retryable_token(&error),
-                    error,
-                })
+                result.map_err(Failure::token)
             })
             .await
         }

@@ -41,25 +41,23 @@
 //!
 //! See `docs/retries.md` for examples.
 
+pub mod classify;
 mod headers;
 mod policy;
 mod state;
 
-use std::{
-    future::Future,
-    sync::atomic::{AtomicU32, Ordering},
-};
+use std::{future::Future, time::Duration};
 
-use backon::Retryable;
 use reqwest::{Method, StatusCode, header::HeaderMap};
-use tokio::time::Instant;
 
+pub use crate::error::StopReason;
+pub use classify::{Classifier, Retryable};
 pub use headers::RateLimit;
 pub(crate) use headers::retry_after;
 pub use policy::{Budget, Jitter, Policy};
 pub(crate) use state::ClientState;
 
-use crate::{AuthErrorKind, Error, ErrorKind, Result};
+use crate::{AuthErrorKind, Error, ErrorKind, Result, auth::Clock};
 
 /// The header that makes a non-idempotent request safe to retry.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -98,16 +96,6 @@ pub(crate) fn is_idempotent(method: &Method, headers: &HeaderMap) -> bool {
     ) || headers.contains_key(IDEMPOTENCY_KEY)
 }
 
-/// Whether the API request that failed with `error` may be retried.
-pub(crate) fn is_retryable_api(error: &Error, idempotent: bool) -> bool {
-    match error.status().map(|s| s.as_u16()) {
-        Some(429 | 503) => true,
-        Some(408 | 502 | 504) => idempotent,
-        Some(_) => false,
-        None => idempotent && matches!(error.kind(), ErrorKind::Transport | ErrorKind::Timeout),
-    }
-}
-
 /// Whether the token request that failed with `error` may be sent again with the same refresh
 /// token: only when the server answered that it did not grant it (`429`, `5xx`) or the
 /// connection was never made.
@@ -127,111 +115,164 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
+    /// A failure no retry of this loop may follow (its cause was retried elsewhere, or it is
+    /// not the server's).
     pub(crate) fn fatal(error: Error) -> Self {
         Self {
             error,
             retryable: false,
         }
     }
+
+    /// An API request's failure, as the policy's classifier sees it; the verdict is kept in
+    /// the error for [`Error::is_retryable`]. A request that cannot be replayed (a streaming
+    /// body) is never retried.
+    pub(crate) fn api(error: Error, policy: &Policy, idempotent: bool, replayable: bool) -> Self {
+        let verdict = policy.classifier.classify(&error);
+        let retryable = replayable
+            && match verdict {
+                Retryable::Always => true,
+                Retryable::Idempotent => idempotent,
+                Retryable::Never => false,
+            };
+        Self {
+            error: error.with_retryable(verdict),
+            retryable,
+        }
+    }
+
+    /// A token request's failure: retried only where the refresh token cannot have been
+    /// consumed ([`is_retryable_token`]), whatever the API's classifier says.
+    pub(crate) fn token(error: Error) -> Self {
+        let retryable = is_retryable_token(&error);
+        let verdict = if retryable {
+            Retryable::Always
+        } else {
+            Retryable::Never
+        };
+        Self {
+            error: error.with_retryable(verdict),
+            retryable,
+        }
+    }
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or `policy` says stop.
 ///
-/// With `client` state (API requests), each attempt first waits out the client-wide cooldown and
-/// exhausted quota, a `429` with `Retry-After` starts a cooldown, and retries draw on the
-/// budget. `what` names the request in logs and errors (method and path, never a query).
+/// - A retryable failure with a `Retry-After` within the cap, or one that used up the quota
+///   the server reported, is the **server's schedule**: waited out, bounded by
+///   `max_server_waits` and the deadline, never drawn from the budget.
+/// - Any other retryable failure waits a backoff step: bounded by `max_attempts`, the deadline
+///   and (with `client` state) the budget.
+///
+/// With `client` state (API requests), each attempt first waits out the client-wide cooldown
+/// and a used-up quota, and counts as in flight until it ends. `what` names the request in
+/// logs and errors (method and path, never a query). Nothing is allocated unless a retry is
+/// made or the request fails.
 pub(crate) async fn run<T, Fut>(
     policy: &Policy,
     client: Option<&ClientState>,
+    clock: &dyn Clock,
     what: &str,
     mut attempt: impl FnMut() -> Fut,
 ) -> Result<T>
 where
     Fut: Future<Output = Result<T, Failure>>,
 {
-    let started = Instant::now();
-    let attempts = AtomicU32::new(0);
+    let started = clock.now();
+    let deadline = started.checked_add(policy.max_elapsed);
+    let mut attempts = 0u32;
+    let mut server_waits = 0u32;
+    let mut backoff = policy.backoff();
+    let mut last: Option<Error> = None;
     if let Some(state) = client {
         state.deposit();
     }
-    let result = (|| {
-        let sent = attempt();
-        let attempts = &attempts;
-        async move {
-            if let Some(state) = client {
-                state
-                    .wait_turn(policy, what)
-                    .await
-                    .map_err(Failure::fatal)?;
-            }
-            attempts.fetch_add(1, Ordering::Relaxed);
-            let result = sent.await;
-            if let (Some(state), Err(failure)) = (client, &result)
-                && failure.error.status() == Some(StatusCode::TOO_MANY_REQUESTS)
-                && let Some(wait) = failure.error.retry_after()
-            {
-                state.cool_down(wait);
-            }
-            result
+    loop {
+        let turn = match client {
+            Some(state) => match state.wait_turn(policy.max_retry_after, deadline).await {
+                Ok(turn) => Some(turn),
+                Err(hold) => {
+                    let elapsed = clock.now().saturating_duration_since(started);
+                    let error = match last {
+                        // A retry held past the cap or the deadline: the last answer is the error.
+                        Some(error) => error.with_retries(attempts, elapsed, hold.stopped),
+                        None => Error::new(
+                            ErrorKind::RateLimited,
+                            format!(
+                                "{what} was not sent: {} for another {:.1?}, longer than the retry policy waits",
+                                hold.why, hold.wait
+                            ),
+                        )
+                        .with_retry_after(Some(hold.wait))
+                        .with_retries(attempts, elapsed, hold.stopped),
+                    };
+                    return Err(error);
+                }
+            },
+            None => None,
+        };
+        attempts += 1;
+        let Failure { error, retryable } = match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(failure) => failure,
+        };
+        drop(turn);
+        let elapsed = clock.now().saturating_duration_since(started);
+        let stop = |error: Error, stopped: StopReason| {
+            tracing::debug!(target: "authed::retry", attempt = attempts, reason = %stopped, "{what}: giving up");
+            Err(error.with_retries(attempts, elapsed, stopped))
+        };
+        if !retryable {
+            return if attempts > 1 {
+                stop(error, StopReason::NotRetryable)
+            } else {
+                Err(error)
+            };
         }
-    })
-    .retry(policy.backoff())
-    .sleep(tokio::time::sleep)
-    .when(|failure: &Failure| failure.retryable)
-    .adjust(|failure, backoff| {
-        let attempt = attempts.load(Ordering::Relaxed);
-        let give_up = |reason: &str| {
-            tracing::debug!(target: "authed::retry", attempt, reason, "{what}: giving up");
-            None
-        };
-        let Some(backoff) = backoff else {
-            return give_up("the policy's max_attempts is reached");
-        };
-        let wait = match failure.error.retry_after() {
+        // The server's schedule: a Retry-After, else the reset of a quota this answer used up.
+        let scheduled = match error.retry_after() {
             Some(asked) if asked > policy.max_retry_after => {
-                return give_up("Retry-After is longer than the policy's max_retry_after");
+                let error = error.with_kind(ErrorKind::RateLimited);
+                return stop(error, StopReason::RetryAfterBeyondCap);
             }
-            Some(asked) => asked,
-            None => backoff,
+            Some(asked) => Some(asked),
+            None => client
+                .and_then(ClientState::quota_hold)
+                // The hold itself is waited (and checked) by the next turn.
+                .map(|_| Duration::ZERO),
         };
-        if started.elapsed() + wait > policy.max_elapsed {
-            return give_up("the policy's max_elapsed would be exceeded");
+        let wait = match scheduled {
+            Some(wait) => {
+                if server_waits >= policy.max_server_waits {
+                    return stop(error, StopReason::MaxAttempts);
+                }
+                server_waits += 1;
+                wait
+            }
+            None => match backoff.next() {
+                Some(wait) => wait,
+                None => return stop(error, StopReason::MaxAttempts),
+            },
+        };
+        if elapsed.saturating_add(wait) > policy.max_elapsed {
+            return stop(error, StopReason::Deadline);
         }
-        if client.is_some_and(|state| !state.withdraw()) {
-            return give_up("the client's retry budget is used up");
+        if scheduled.is_none() && client.is_some_and(|state| !state.withdraw()) {
+            return stop(error, StopReason::BudgetExhausted);
         }
-        Some(wait)
-    })
-    .notify(|failure: &Failure, wait| {
         tracing::info!(
             target: "authed::retry",
-            attempt = attempts.load(Ordering::Relaxed),
+            attempt = attempts,
             wait_ms = wait.as_millis() as u64,
-            status = failure.error.status().map(|s| s.as_u16()),
-            kind = ?failure.error.kind(),
+            status = error.status().map(|s| s.as_u16()),
+            kind = ?error.kind(),
+            scheduled = scheduled.is_some(),
             "{what}: retrying"
         );
-    })
-    .await;
-    result.map_err(
-        |Failure {
-             mut error,
-             retryable,
-         }| {
-            let attempts = attempts.load(Ordering::Relaxed);
-            if retryable
-                && error
-                    .retry_after()
-                    .is_some_and(|asked| asked > policy.max_retry_after)
-            {
-                error = error.with_kind(ErrorKind::RateLimited);
-            }
-            if retryable || attempts > 1 {
-                error = error.with_retries(attempts, started.elapsed());
-            }
-            error
-        },
-    )
+        last = Some(error);
+        tokio::time::sleep(wait).await;
+    }
 }
 
 #[cfg(test)]
@@ -254,15 +295,21 @@ mod tests {
         let status = |code: u16| {
             Error::new(ErrorKind::Api, "x").with_status(StatusCode::from_u16(code).unwrap())
         };
+        let policy = Policy::default();
+        let retried = |code, idempotent| Failure::api(status(code), &policy, idempotent, true);
         for code in [429, 503] {
-            assert!(is_retryable_api(&status(code), false), "{code}");
+            assert!(retried(code, false).retryable, "{code}");
+            assert!(!Failure::api(status(code), &policy, true, false).retryable);
         }
         for code in [408, 502, 504] {
-            assert!(is_retryable_api(&status(code), true), "{code}");
-            assert!(!is_retryable_api(&status(code), false), "{code}");
+            assert!(retried(code, true).retryable, "{code}");
+            assert!(!retried(code, false).retryable, "{code}");
+            assert!(retried(code, false).error.is_retryable(), "{code}");
         }
         for code in [400, 401, 403, 404, 409, 422, 500, 501] {
-            assert!(!is_retryable_api(&status(code), true), "{code}");
+            assert!(!retried(code, true).retryable, "{code}");
+            assert!(!retried(code, true).error.is_retryable(), "{code}");
+            assert!(!status(code).is_retryable(), "{code}");
         }
         let headers = HeaderMap::from_iter([(
             reqwest::header::HeaderName::from_static(IDEMPOTENCY_KEY),
