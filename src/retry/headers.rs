@@ -447,3 +447,188 @@ mod tests {
         assert_eq!(rl(&[("ratelimit", "reset=9999999")]), None);
     }
 }
+
+/// Property tests: no input panics, and every valid input parses to the value it encodes.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    use super::*;
+
+    const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const LONG_WEEKDAYS: [&str; 7] = [
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+    ];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+
+    /// The civil date and time of `secs` since the Unix epoch (Hinnant's `civil_from_days`).
+    fn civil(secs: u64) -> (i64, usize, u64, usize, u64, u64, u64) {
+        let days = (secs / 86_400) as i64;
+        let rem = secs % 86_400;
+        let weekday = ((days + 4) % 7) as usize;
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u64;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as usize;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        (
+            year,
+            month,
+            day,
+            weekday,
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60,
+        )
+    }
+
+    /// `secs` in the three forms RFC 9110 §5.6.7 requires recipients to accept.
+    fn http_dates(secs: u64) -> [String; 3] {
+        let (year, month, day, weekday, h, m, s) = civil(secs);
+        let mon = MONTHS[month - 1];
+        [
+            format!(
+                "{}, {day:02} {mon} {year} {h:02}:{m:02}:{s:02} GMT",
+                WEEKDAYS[weekday]
+            ),
+            format!(
+                "{}, {day:02}-{mon}-{:02} {h:02}:{m:02}:{s:02} GMT",
+                LONG_WEEKDAYS[weekday],
+                year % 100
+            ),
+            format!(
+                "{} {mon} {day:>2} {h:02}:{m:02}:{s:02} {year}",
+                WEEKDAYS[weekday]
+            ),
+        ]
+    }
+
+    fn one(name: &'static str, value: &str) -> Option<HeaderMap> {
+        let value = HeaderValue::from_str(value).ok()?;
+        Some(HeaderMap::from_iter([(
+            HeaderName::from_static(name),
+            value,
+        )]))
+    }
+
+    fn epoch(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    proptest! {
+        #[test]
+        fn delta_seconds_parse_to_their_value(secs: u64, pad in "[ \t]{0,2}") {
+            let headers = one("retry-after", &format!("{pad}{secs}{pad}")).unwrap();
+            prop_assert_eq!(
+                retry_after(&headers, SystemTime::now()),
+                Some(Duration::from_secs(secs))
+            );
+        }
+
+        /// Dates from 1970 to 2069, where the two-digit year of RFC 850 is unambiguous.
+        #[test]
+        fn http_dates_in_all_three_forms_parse_to_the_wait(
+            at in 0u64..3_155_760_000,
+            ahead in 0u64..10_000_000,
+        ) {
+            let now = epoch(at.saturating_sub(ahead));
+            let expected = epoch(at).duration_since(now).unwrap();
+            for date in http_dates(at) {
+                let headers = one("retry-after", &date).unwrap();
+                prop_assert_eq!(retry_after(&headers, now), Some(expected), "{}", date);
+            }
+        }
+
+        #[test]
+        fn dates_in_the_past_fall_back_to_backoff(at in 0u64..3_155_760_000, behind in 1u64..1_000_000) {
+            let now = epoch(at + behind);
+            for date in http_dates(at) {
+                let headers = one("retry-after", &date).unwrap();
+                prop_assert_eq!(retry_after(&headers, now), None, "{}", date);
+            }
+        }
+
+        #[test]
+        fn garbage_retry_after_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let headers = HeaderMap::from_iter([(RETRY_AFTER, value)]);
+                let _ = retry_after(&headers, SystemTime::now());
+                let _ = retry_after(&headers, SystemTime::UNIX_EPOCH);
+            }
+        }
+
+        #[test]
+        fn garbage_rate_limit_headers_never_panic(
+            values in proptest::collection::vec("[ -~]{0,40}", 8),
+            now in 0u64..u64::MAX / 2,
+        ) {
+            let names = [
+                "ratelimit", "ratelimit-policy", "ratelimit-limit", "ratelimit-remaining",
+                "ratelimit-reset", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
+            ];
+            let mut headers = HeaderMap::new();
+            for (name, value) in names.into_iter().zip(&values) {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    headers.insert(HeaderName::from_static(name), value);
+                }
+            }
+            let _ = RateLimit::from_headers(&headers, epoch(now), Instant::now());
+        }
+
+        #[test]
+        fn valid_rate_limit_headers_parse_to_their_values(
+            limit in 0u64..1_000_000_000_000_000,
+            remaining in 0u64..1_000_000_000_000_000,
+            reset in 0u64..=86_400,
+        ) {
+            let now_utc = epoch(1_700_000_000);
+            let parsed = |pairs: &[(&'static str, String)]| {
+                let headers: HeaderMap = pairs
+                    .iter()
+                    .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_str(v).unwrap()))
+                    .collect();
+                RateLimit::from_headers(&headers, now_utc, Instant::now())
+                    .map(|r| (r.limit, r.remaining, r.reset))
+            };
+            let expected = Some((Some(limit), Some(remaining), Some(Duration::from_secs(reset))));
+            prop_assert_eq!(
+                parsed(&[("ratelimit", format!("limit={limit}, remaining={remaining}, reset={reset}"))]),
+                expected
+            );
+            prop_assert_eq!(
+                parsed(&[
+                    ("ratelimit", format!("\"default\";r={remaining};t={reset}")),
+                    ("ratelimit-policy", format!("\"default\";q={limit};w=60")),
+                ]),
+                expected
+            );
+            prop_assert_eq!(
+                parsed(&[
+                    ("x-ratelimit-limit", limit.to_string()),
+                    ("x-ratelimit-remaining", remaining.to_string()),
+                    ("x-ratelimit-reset", reset.to_string()),
+                ]),
+                expected
+            );
+            // X-RateLimit-Reset as a Unix timestamp, as GitHub sends it.
+            prop_assert_eq!(
+                parsed(&[("x-ratelimit-reset", (1_700_000_000 + reset).to_string())])
+                    .and_then(|(_, _, r)| r),
+                Some(Duration::from_secs(reset))
+            );
+        }
+    }
+}
