@@ -4,40 +4,54 @@
 //! Every request sent through a [`Client`](crate::Client) — and every token refresh — goes
 //! through a retry loop driven by a [`Policy`] (see its table of defaults). The rules:
 //!
-//! - **`429` and `503` are retried for any method**: the server refused the request without
-//!   acting on it and asked to come back. Their `Retry-After` is honoured (delta-seconds or an
-//!   HTTP-date), else the wait is an exponential backoff with full [`Jitter`].
-//! - **Non-idempotent requests are not retried on `408`, `502`, `504`, connection errors or
-//!   timeouts** — the server may have acted on them. `GET`, `HEAD`, `PUT`, `DELETE`,
-//!   `OPTIONS` and `TRACE` are idempotent; a `POST` or `PATCH` becomes retryable when it carries
-//!   an `Idempotency-Key` header ([`RequestBuilder::idempotency_key`](crate::RequestBuilder::idempotency_key),
-//!   [`new_idempotency_key`]), which is the same on every attempt.
-//! - **Other `4xx` are never retried, nor `500` and other `5xx`**: they usually come from a
-//!   bug that answers the same way every time. A `401` is handled by the auth layer (refresh,
-//!   replay once) inside one attempt and does not count as a retry.
+//! - **One [`Classifier`] decides what is retried**, for the loop and for
+//!   [`Error::is_retryable`] alike. By default:
+//!   - **`429` and `503` are retried for any method**: the server refused the request without
+//!     acting on it and asked to come back.
+//!   - **Non-idempotent requests are not retried on `408`, `502`, `504`, connection errors or
+//!     timeouts** — the server may have acted on them. `GET`, `HEAD`, `PUT`, `DELETE`,
+//!     `OPTIONS` and `TRACE` are idempotent; a `POST` or `PATCH` becomes retryable when it
+//!     carries an `Idempotency-Key` header ([`RequestBuilder::idempotency_key`](crate::RequestBuilder::idempotency_key),
+//!     [`new_idempotency_key`]), which is the same on every attempt.
+//!   - **Other `4xx` are never retried, nor `500` and other `5xx`**: they usually come from a
+//!     bug that answers the same way every time.
+//!
+//!   Add rules of your own, or the [`Classifier::github`] and [`Classifier::stripe`] presets,
+//!   with [`Policy::classifier`] (see [`classify`]). A `401` is handled by the auth layer
+//!   (refresh, replay once) inside one attempt and does not count as a retry.
 //! - **A streaming body is sent once**: it cannot be replayed, so whatever the answer, it is
 //!   returned as is.
-//! - **A `Retry-After` longer than [`Policy::max_retry_after`] is not slept through**: the
-//!   request fails at once with [`ErrorKind::RateLimited`] and [`Error::retry_after`] tells how
-//!   long the server asked for, so the caller decides. Garbage, negative, past or absurd
-//!   (over a day) values are ignored in favour of backoff.
-//! - **Client-wide cooldown**: after a `429` with `Retry-After`, every request through the same
-//!   client (and its clones) waits until the cooldown ends instead of collecting more `429`s.
-//! - **Rate-limit headers** (`RateLimit`, `RateLimit-Policy`, `X-RateLimit-*`) are remembered
-//!   ([`Client::rate_limit`](crate::Client::rate_limit)); when `remaining` reaches 0, requests
-//!   wait for the reset (opt out with
+//! - **A `Retry-After` within [`Policy::max_retry_after`] is the server's schedule, not a
+//!   failure**: it is waited out without drawing on the budget or counting against
+//!   [`Policy::max_attempts`]; [`Policy::max_server_waits`] and the deadline
+//!   [`Policy::max_elapsed`] bound it. Without a `Retry-After`, the wait is an exponential
+//!   backoff with full [`Jitter`], bounded by `max_attempts`, the deadline and the budget.
+//! - **A `Retry-After` longer than [`Policy::max_retry_after`] is not slept through**, however
+//!   long (`999999999`, a date days ahead): the request fails at once with
+//!   [`ErrorKind::RateLimited`] and [`Error::retry_after`] tells how long the server asked for,
+//!   so the caller decides. Garbage, negative or past values are ignored in favour of backoff.
+//! - **Client-wide cooldown**: after a `429` with `Retry-After` **from the API's origin**,
+//!   every request through the same client (and its clones) waits until the cooldown ends
+//!   instead of collecting more `429`s. A redirect's target cannot hold the client.
+//! - **Pacing ahead of the limit**: rate-limit headers (`RateLimit`, `RateLimit-Policy`,
+//!   `X-RateLimit-*`) are remembered ([`Client::rate_limit`](crate::Client::rate_limit)); the
+//!   requests in flight are counted against the `remaining` they report, and when nothing is
+//!   left requests wait for the reset (opt out with
 //!   [`ClientBuilder::wait_for_quota_reset`](crate::ClientBuilder::wait_for_quota_reset)).
-//! - **Retry budget**: retries of one client are at most `reserve + ratio × requests`
-//!   ([`Budget`]), so a server that is down sees little more than the normal traffic.
+//! - **Retry budget**: retries without server guidance of one client are at most
+//!   `reserve + ratio × requests` ([`Budget`]), so a server that is down sees little more than
+//!   the normal traffic.
 //! - **Token endpoint**: retried on `429`, `5xx` and when the connection could not be made;
 //!   **never after a timeout or a connection lost mid-request**, because the server may have
 //!   rotated the refresh token and presenting the old one again could revoke the grant; never
 //!   on `invalid_grant`, `invalid_client` or another `4xx`.
+//! - **Time**: the cooldown, the quota hold and the elapsed time are read from the client's
+//!   [`Clock`](crate::Clock), like token expiry; waits sleep on tokio's timer.
 //!
-//! When the loop gives up, the error tells the attempts made and the time spent
-//! ([`Error::retries`]), the last status ([`Error::status`]), the last `Retry-After`
-//! ([`Error::retry_after`]) and keeps the cause. Each retry is logged with `tracing`
-//! (target `authed::retry`: attempt, wait, status — never a header value or a body).
+//! When the loop gives up, the error tells the attempts made, the time spent and why it
+//! stopped ([`Error::retries`], [`StopReason`]), the last status ([`Error::status`]), the last
+//! `Retry-After` ([`Error::retry_after`]) and keeps the cause. Each retry is logged with
+//! `tracing` (target `authed::retry`: attempt, wait, status — never a header value or a body).
 //!
 //! See `docs/retries.md` for examples.
 
@@ -274,6 +288,11 @@ where
         tokio::time::sleep(wait).await;
     }
 }
+
+/// The snippets of `docs/retries.md`, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/retries.md")]
+struct RetriesGuide;
 
 #[cfg(test)]
 mod tests {
