@@ -360,13 +360,17 @@ impl fmt::Display for Error {
         {
             write!(f, ": {summary}")?;
         }
-        if let Some(r) = &self.inner.retries {
-            let plural = if r.attempts == 1 { "" } else { "s" };
-            write!(
-                f,
-                " after {} attempt{plural} in {:.1?} (stopped: {})",
-                r.attempts, r.elapsed, r.stopped
-            )?;
+        match &self.inner.retries {
+            Some(r) if r.attempts == 0 => write!(f, " (stopped: {})", r.stopped)?,
+            Some(r) => {
+                let plural = if r.attempts == 1 { "" } else { "s" };
+                write!(
+                    f,
+                    " after {} attempt{plural} in {:.1?} (stopped: {})",
+                    r.attempts, r.elapsed, r.stopped
+                )?;
+            }
+            None => {}
         }
         if let Some(wait) = self.inner.retry_after {
             write!(f, "; server asked to retry after {wait:?}")?;

@@ -605,6 +605,11 @@ async fn a_cooldown_beyond_the_cap_fails_other_requests_fast() {
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(SEC(120)));
     assert!(err.to_string().contains("was not sent"), "{err}");
+    assert_eq!(
+        err.retries().unwrap().stopped,
+        StopReason::RetryAfterBeyondCap
+    );
+    assert!(err.is_retryable(), "later, it may be sent");
     assert_eq!(hits(&server, "/v1/other").await, 0);
 }
 

@@ -193,13 +193,17 @@ pub fn status(failed: &Failed<'_>) -> Option<Retryable> {
 }
 
 /// The default rule for attempts without an answer: a connection error or a timeout →
-/// [`Retryable::Idempotent`] (the request may have reached the server); anything else
-/// (a configuration or decode error) → [`Retryable::Never`].
+/// [`Retryable::Idempotent`] (the request may have reached the server); a request the client
+/// held back for a cooldown or quota longer than the policy waits →
+/// [`Retryable::Always`] (it was not sent); anything else (a configuration or decode error)
+/// → [`Retryable::Never`].
 pub fn connection(failed: &Failed<'_>) -> Option<Retryable> {
+    if failed.status().is_some() {
+        return None;
+    }
     Some(match failed.error().kind() {
-        ErrorKind::Transport | ErrorKind::Timeout if failed.status().is_none() => {
-            Retryable::Idempotent
-        }
+        ErrorKind::Transport | ErrorKind::Timeout => Retryable::Idempotent,
+        ErrorKind::RateLimited => Retryable::Always,
         _ => Retryable::Never,
     })
 }
@@ -269,6 +273,10 @@ mod tests {
         assert_eq!(
             c.classify(&Error::new(ErrorKind::Decode, "x")),
             Retryable::Never
+        );
+        assert_eq!(
+            c.classify(&Error::new(ErrorKind::RateLimited, "not sent")),
+            Retryable::Always
         );
     }
 

@@ -238,16 +238,13 @@ impl ClientState {
                     (None, Some(q)) => Some((q, QUOTA)),
                     (None, None) => None,
                 };
-                match hold {
-                    Some((until, _)) if slept_until.is_some_and(|s| s >= until) => None,
-                    Some(hold) => Some(hold),
-                    None => {
-                        if let Some(left) = &mut state.quota.left {
-                            *left -= 1;
-                        }
-                        None
-                    }
+                let hold = hold.filter(|(until, _)| slept_until.is_none_or(|s| s < *until));
+                if hold.is_none()
+                    && let Some(left) = &mut state.quota.left
+                {
+                    *left -= 1;
                 }
+                hold
             };
             let Some((until, why)) = hold else {
                 self.in_flight.fetch_add(1, Ordering::Relaxed);
