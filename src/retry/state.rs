@@ -82,11 +82,15 @@ impl Quota {
         let left = i64::try_from(remaining)
             .unwrap_or(i64::MAX)
             .saturating_sub(i64::from(others));
-        // Within a window `remaining` only goes down; answers overtaking one another can make
-        // it look higher by up to the requests in flight. More than that: a new window.
-        let new_window = self
-            .reported
-            .is_none_or(|last| remaining > last.saturating_add(u64::from(others)));
+        // Until the reset we know of, answers belong to this window: one that reports more
+        // left overtook others on the way back (under load, by far more than are in flight
+        // now). Without a known reset, more left than the requests in flight can explain
+        // means a new window.
+        let new_window = match (self.reported, self.reset_at) {
+            (None, _) => true,
+            (Some(_), Some(_)) => false,
+            (Some(last), None) => remaining > last.saturating_add(u64::from(others)),
+        };
         if new_window {
             self.left = Some(left);
             self.reported = Some(remaining);
@@ -331,15 +335,22 @@ mod tests {
         // A later answer of the same window: lower count, later reset estimate.
         quota.observe(8, Some(t0 + s(2)), 2);
         assert_eq!((quota.left, quota.reset_at), (Some(6), Some(t0 + s(1))));
-        // An answer that overtook: 9 > 8 but within the 2 in flight: same window.
-        quota.observe(9, Some(t0 + s(2)), 2);
+        // An answer that overtook others: more left, but the window has not reset.
+        quota.observe(9, Some(t0 + s(2)), 0);
         assert_eq!((quota.left, quota.reported), (Some(6), Some(8)));
         assert_eq!(quota.exhausted_until(t0), None);
         quota.observe(0, Some(t0 + s(3)), 0);
         assert_eq!(quota.exhausted_until(t0), Some(t0 + s(1)));
-        // Far more remaining than in flight: the window has reset.
-        quota.observe(99, Some(t0 + s(4)), 1);
-        assert_eq!((quota.left, quota.reset_at), (Some(98), Some(t0 + s(4))));
+        // Without a known reset, far more remaining than in flight: a new window.
+        let mut unknown = Quota::default();
+        unknown.observe(3, None, 0);
+        unknown.observe(5, None, 2);
+        assert_eq!(unknown.left, Some(3), "overtaken, within the 2 in flight");
+        unknown.observe(99, Some(t0 + s(4)), 1);
+        assert_eq!(
+            (unknown.left, unknown.reset_at),
+            (Some(98), Some(t0 + s(4)))
+        );
         // Reset by the clock: a full window, less the requests in flight, for the longest span.
         quota.limit = Some(100);
         quota.span = Some(s(10));
