@@ -46,7 +46,7 @@
 //!   rotated the refresh token and presenting the old one again could revoke the grant; never
 //!   on `invalid_grant`, `invalid_client` or another `4xx`.
 //! - **Time**: the cooldown, the quota hold and the elapsed time are read from the client's
-//!   [`Clock`](crate::Clock), like token expiry; waits sleep on tokio's timer.
+//!   [`Clock`], like token expiry; waits sleep on tokio's timer.
 //!
 //! When the loop gives up, the error tells the attempts made, the time spent and why it
 //! stopped ([`Error::retries`], [`StopReason`]), the last status ([`Error::status`]), the last
