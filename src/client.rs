@@ -665,7 +665,8 @@ impl ClientBuilder {
         self
     }
 
-    /// The clock for token expiry (default: [`SystemClock`], which honours paused tokio time).
+    /// The clock for token expiry and for the retry state — cooldowns, quota holds, elapsed
+    /// time (default: [`SystemClock`], which honours paused tokio time).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -867,11 +868,15 @@ impl ClientBuilder {
                 http,
                 base_url,
                 tokens,
-                clock: self.clock,
+                clock: self.clock.clone(),
                 default_headers: self.default_headers,
                 timeout: self.timeout,
                 retry_policy: self.retry_policy,
-                retry: retry::ClientState::new(self.retry_budget, self.wait_for_quota_reset),
+                retry: retry::ClientState::new(
+                    self.retry_budget,
+                    self.wait_for_quota_reset,
+                    self.clock.clone(),
+                ),
                 redactor,
                 store_error,
             }),

@@ -9,8 +9,10 @@
 
 use std::{error::Error as StdError, fmt, sync::Arc, time::Duration};
 
-use reqwest::StatusCode;
+use reqwest::{StatusCode, header::HeaderMap};
 use serde::Deserialize;
+
+use crate::retry::classify::{Classifier, Retryable};
 
 /// A `Result` whose error defaults to [`authed::Error`](Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -37,6 +39,11 @@ struct Inner {
     api: Option<ApiError>,
     retries: Option<RetrySummary>,
     position: Option<serde_json::Value>,
+    /// The headers of the response that caused the error, for retry classifiers. Never shown:
+    /// a server may echo a secret in one.
+    headers: Option<HeaderMap>,
+    /// What the retry classifier said of this error, when one ran.
+    retryable: Option<Retryable>,
 }
 
 /// What kind of failure an [`Error`] is.
@@ -102,6 +109,45 @@ pub struct RetrySummary {
     pub attempts: u32,
     /// Time from the first attempt to giving up.
     pub elapsed: Duration,
+    /// Why the retry loop stopped.
+    pub stopped: StopReason,
+}
+
+/// Why a request stopped being retried (see [`RetrySummary::stopped`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The last answer is not one the retry classifier retries (for this method).
+    NotRetryable,
+    /// [`Policy::max_attempts`](crate::retry::Policy::max_attempts) retries on backoff, or
+    /// [`Policy::max_server_waits`](crate::retry::Policy::max_server_waits) waits the server
+    /// asked for, were made.
+    MaxAttempts,
+    /// The client's [retry budget](crate::retry::Budget) is used up: the server failed without
+    /// saying when to come back, too often.
+    BudgetExhausted,
+    /// The server asked to wait (`Retry-After`, a client-wide cooldown or a rate-limit reset)
+    /// longer than [`Policy::max_retry_after`](crate::retry::Policy::max_retry_after).
+    RetryAfterBeyondCap,
+    /// The next wait would end after
+    /// [`Policy::max_elapsed`](crate::retry::Policy::max_elapsed).
+    Deadline,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StopReason::NotRetryable => "the answer is not retryable",
+            StopReason::MaxAttempts => "the retry policy's attempts are used up",
+            StopReason::BudgetExhausted => "the client's retry budget is used up",
+            StopReason::RetryAfterBeyondCap => {
+                "the server asked to wait longer than the retry policy's max_retry_after"
+            }
+            StopReason::Deadline => {
+                "the next attempt would start after the retry policy's max_elapsed"
+            }
+        })
+    }
 }
 
 // ===== impl Error =====
@@ -119,6 +165,8 @@ impl Error {
                 api: None,
                 retries: None,
                 position: None,
+                headers: None,
+                retryable: None,
             }),
         }
     }
@@ -171,8 +219,32 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_retries(mut self, attempts: u32, elapsed: Duration) -> Self {
-        self.inner.retries = Some(RetrySummary { attempts, elapsed });
+    pub(crate) fn with_retries(
+        mut self,
+        attempts: u32,
+        elapsed: Duration,
+        stopped: StopReason,
+    ) -> Self {
+        self.inner.retries = Some(RetrySummary {
+            attempts,
+            elapsed,
+            stopped,
+        });
+        self
+    }
+
+    /// Keeps the headers of the response that caused the error, for retry classifiers.
+    pub(crate) fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.inner.headers = Some(headers);
+        self
+    }
+
+    pub(crate) fn headers(&self) -> Option<&HeaderMap> {
+        self.inner.headers.as_ref()
+    }
+
+    pub(crate) fn with_retryable(mut self, verdict: Retryable) -> Self {
+        self.inner.retryable = Some(verdict);
         self
     }
 
@@ -251,21 +323,21 @@ impl Error {
         self.inner.kind == ErrorKind::Auth(AuthErrorKind::InvalidGrant)
     }
 
-    /// Whether sending the same request again later might succeed: rate limiting, timeouts,
-    /// transport failures and `5xx` statuses (`500`, `502`, `503`, `504`) and `408`.
+    /// Whether sending the same request again later might succeed, as the retry classifier
+    /// that `authed` itself follows says: the one of the request's
+    /// [`Policy`](crate::retry::Policy) when the error comes from a request, else
+    /// [`Classifier::default`] (`429`, `503`, `408`, `502`, `504`, connection errors and
+    /// timeouts; not `500` or another status).
     ///
-    /// Whether `authed` itself retries also depends on the method (see [`crate::retry`]).
+    /// A `true` for an answer the server may have acted on (`502`, `504`, a timeout, ...) is
+    /// only safe to act on for an idempotent request: `authed` retries those only for
+    /// idempotent methods or with an `Idempotency-Key` (see [`crate::retry`]).
     pub fn is_retryable(&self) -> bool {
-        match self.inner.kind {
-            ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Transport => true,
-            ErrorKind::Api | ErrorKind::Auth(AuthErrorKind::Rejected) => {
-                matches!(
-                    self.inner.status.map(|s| s.as_u16()),
-                    Some(408 | 500 | 502 | 503 | 504)
-                )
-            }
-            _ => false,
-        }
+        let verdict = self
+            .inner
+            .retryable
+            .unwrap_or_else(|| Classifier::default().classify(self));
+        verdict != Retryable::Never
     }
 }
 
@@ -310,13 +382,17 @@ impl fmt::Display for Error {
         {
             write!(f, ": {summary}")?;
         }
-        if let Some(r) = &self.inner.retries {
-            let plural = if r.attempts == 1 { "" } else { "s" };
-            write!(
-                f,
-                " after {} attempt{plural} in {:.1?}",
-                r.attempts, r.elapsed
-            )?;
+        match &self.inner.retries {
+            Some(r) if r.attempts == 0 => write!(f, " (stopped: {})", r.stopped)?,
+            Some(r) => {
+                let plural = if r.attempts == 1 { "" } else { "s" };
+                write!(
+                    f,
+                    " after {} attempt{plural} in {:.1?} (stopped: {})",
+                    r.attempts, r.elapsed, r.stopped
+                )?;
+            }
+            None => {}
         }
         if let Some(wait) = self.inner.retry_after {
             write!(f, "; server asked to retry after {wait:?}")?;
@@ -579,10 +655,10 @@ mod tests {
             .with_status(StatusCode::NOT_FOUND)
             .with_api_error(ApiError::parse(br#"{"message":"no such widget"}"#, &[]))
             .with_request_id(Some("req-1".into()))
-            .with_retries(3, Duration::from_millis(1500));
+            .with_retries(3, Duration::from_millis(1500), StopReason::NotRetryable);
         assert_eq!(
             err.to_string(),
-            "GET /v1/widgets/7 failed (HTTP 404 Not Found): no such widget after 3 attempts in 1.5s [request id req-1]"
+            "GET /v1/widgets/7 failed (HTTP 404 Not Found): no such widget after 3 attempts in 1.5s (stopped: the answer is not retryable) [request id req-1]"
         );
     }
 }

@@ -159,7 +159,7 @@ pub use auth::{
 };
 pub use client::{Client, ClientBuilder, RequestBuilder};
 pub use config::Config;
-pub use error::{ApiError, AuthErrorKind, Error, ErrorKind, Result, RetrySummary};
+pub use error::{ApiError, AuthErrorKind, Error, ErrorKind, Result, RetrySummary, StopReason};
 pub use pagination::{Page, Pagination, Paginator};
 pub use reqwest::{Method, StatusCode, header};
 pub use secrecy::{ExposeSecret, SecretString};

@@ -115,10 +115,10 @@ pub(crate) async fn execute(
         // Cooldown, quota and budget describe the API server, not other origins.
         let state = shared.is_api_origin(&request.url).then_some(&shared.retry);
         let request = &request;
-        let result = retry::run(policy, state, &what, || async move {
-            send_authenticated(shared, request, |error| Failure {
-                retryable: replayable && retry::is_retryable_api(&error, idempotent),
-                error,
+        let clock = &*shared.clock;
+        let result = retry::run(policy, state, clock, &what, || async move {
+            send_authenticated(shared, request, |error| {
+                Failure::api(error, policy, idempotent, replayable)
             })
             .await
         })
@@ -341,8 +341,9 @@ pub(crate) async fn check_status(
 ) -> Result<reqwest::Response> {
     let status = response.status();
     let now_utc = shared.clock.now_utc();
+    // Only the API origin's answers may hold the client's requests (not a redirect's target).
     if shared.is_api_origin(response.url()) {
-        shared.retry.observe(response.headers(), now_utc);
+        shared.retry.observe(status, response.headers());
     }
     if status.is_success() {
         return Ok(response);
@@ -372,5 +373,6 @@ pub(crate) async fn check_status(
         .with_status(status)
         .with_request_id(id)
         .with_retry_after(retry::retry_after(&headers, now_utc))
-        .with_api_error(api))
+        .with_api_error(api)
+        .with_headers(headers))
 }

@@ -447,7 +447,13 @@ async fn rate_limits_answer_429_with_retry_after_and_ratelimit_headers() {
     let limited = get(&api, "/v1/me", &token).await;
 
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(header(&limited, "retry-after"), "60");
+    // Seconds until the window resets, rounded up: 60 unless a loaded machine took over a
+    // second for the three requests.
+    assert!(
+        matches!(header(&limited, "retry-after"), "60" | "59"),
+        "{:?}",
+        header(&limited, "retry-after")
+    );
     assert_eq!(header(&limited, "x-ratelimit-remaining"), "0");
     // Each token has its own window; the limited one recovers when its window resets.
     let other = access_token(&api).await;

@@ -11,8 +11,11 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use authed::{
-    ErrorKind,
-    retry::{Jitter, Policy},
+    ErrorKind, StopReason,
+    retry::{
+        Budget, Jitter, Policy,
+        classify::{Classifier, Failed, Retryable},
+    },
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -165,14 +168,7 @@ async fn bad_retry_after_values_fall_back_to_backoff() {
     let wrong = weekdays.iter().find(|d| !real.starts_with(**d)).unwrap();
     let bad_weekday = format!("{wrong}{}", &real[3..]);
     let past = httpdate::fmt_http_date(SystemTime::now() - SEC(3600));
-    let bad = [
-        "abc",
-        "-5",
-        "1e9",
-        "99999999999999999999",
-        &past,
-        &bad_weekday,
-    ];
+    let bad = ["abc", "-5", "1e9", &past, &bad_weekday];
     // No jitter, 1 s base: a retry that used backoff waits exactly 1 s.
     let client = builder(&server)
         .retry_policy(Policy::default().base_delay(SEC(1)).jitter(Jitter::None))
@@ -235,7 +231,7 @@ async fn without_retry_after_backoff_is_exponential() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn rate_limited_forever_stops_at_max_attempts() {
+async fn rate_limited_forever_stops_at_max_server_waits() {
     let (server, client) = setup_paused().await;
     Mock::given(path("/v1/busy"))
         .respond_with(status_with_retry_after(429, "1"))
@@ -245,7 +241,7 @@ async fn rate_limited_forever_stops_at_max_attempts() {
     let started = Instant::now();
     let err = client
         .get("/v1/busy")
-        .retry_policy(Policy::default().max_attempts(4))
+        .retry_policy(Policy::default().max_server_waits(3))
         .send::<Value>()
         .await
         .unwrap_err();
@@ -255,8 +251,11 @@ async fn rate_limited_forever_stops_at_max_attempts() {
     assert_eq!(err.retry_after(), Some(SEC(1)));
     let summary = err.retries().unwrap();
     assert_eq!((summary.attempts, summary.elapsed), (4, SEC(3)));
+    assert_eq!(summary.stopped, StopReason::MaxAttempts);
     assert!(
-        err.to_string().contains("after 4 attempts in 3.0s"),
+        err.to_string().contains(
+            "after 4 attempts in 3.0s (stopped: the retry policy's attempts are used up)"
+        ),
         "{err}"
     );
     assert_eq!(started.elapsed(), SEC(3));
@@ -606,6 +605,11 @@ async fn a_cooldown_beyond_the_cap_fails_other_requests_fast() {
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(SEC(120)));
     assert!(err.to_string().contains("was not sent"), "{err}");
+    assert_eq!(
+        err.retries().unwrap().stopped,
+        StopReason::RetryAfterBeyondCap
+    );
+    assert!(err.is_retryable(), "later, it may be sent");
     assert_eq!(hits(&server, "/v1/other").await, 0);
 }
 
@@ -683,6 +687,487 @@ async fn holding_for_the_quota_reset_can_be_turned_off() {
 
     assert_eq!(started.elapsed(), Duration::ZERO);
     assert_eq!(client.rate_limit().unwrap().remaining, Some(0));
+}
+
+// ===== The server's schedule is not a failure =====
+
+#[tokio::test(start_paused = true)]
+async fn a_429_with_retry_after_is_waited_out_without_the_budget_or_max_attempts() {
+    let server = MockServer::start().await;
+    common::mount_token_endpoint(&server).await;
+    mount_sequence(
+        &server,
+        "GET",
+        "/v1/busy",
+        status_with_retry_after(429, "1"),
+        5,
+        ok(),
+    )
+    .await;
+    // No budget at all, and no retry on backoff: only the server's schedule is left.
+    let client = builder(&server)
+        .retry_budget(Budget::default().reserve(0).ratio(0.0))
+        .retry_policy(Policy::default().max_attempts(1))
+        .build()
+        .unwrap();
+
+    let started = Instant::now();
+    let result = client.get("/v1/busy").send::<Value>().await;
+
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        started.elapsed(),
+        SEC(5),
+        "five 1 s waits the server asked for"
+    );
+    assert_eq!(hits(&server, "/v1/busy").await, 6);
+
+    // The same budget and policy still stop a failure without server guidance at once.
+    mount_sequence(
+        &server,
+        "GET",
+        "/v1/down",
+        ResponseTemplate::new(503),
+        1,
+        ok(),
+    )
+    .await;
+    let err = client.get("/v1/down").send::<Value>().await.unwrap_err();
+    assert_eq!(err.retries().unwrap().stopped, StopReason::MaxAttempts);
+}
+
+#[tokio::test(start_paused = true)]
+async fn absurd_retry_after_fails_fast_and_the_error_carries_the_servers_value() {
+    let (server, client) = setup_paused().await;
+    let days_ahead = SystemTime::now() + SEC(3 * 86_400);
+    let date = httpdate::fmt_http_date(days_ahead);
+    for (i, value) in ["999999999", date.as_str(), "99999999999999999999"]
+        .into_iter()
+        .enumerate()
+    {
+        let route = format!("/v1/absurd/{i}");
+        mount_sequence(
+            &server,
+            "GET",
+            &route,
+            status_with_retry_after(503, value),
+            1,
+            ok(),
+        )
+        .await;
+
+        let started = Instant::now();
+        let err = client.get(&route).send::<Value>().await.unwrap_err();
+
+        assert_eq!(err.kind(), ErrorKind::RateLimited, "{value}: {err:?}");
+        let asked = err.retry_after().unwrap();
+        assert!(asked > SEC(2 * 86_400), "{value}: {asked:?}");
+        let summary = err.retries().unwrap();
+        assert_eq!(summary.stopped, StopReason::RetryAfterBeyondCap, "{value}");
+        assert!(
+            err.to_string()
+                .contains("longer than the retry policy's max_retry_after"),
+            "{err}"
+        );
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "{value}: no backoff, no sleep"
+        );
+        assert_eq!(hits(&server, &route).await, 1, "{value}");
+    }
+    let err = client.get("/v1/absurd/0").send::<Value>().await;
+    assert!(err.is_ok(), "a 503 starts no cooldown: {err:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_that_stops_retrying_says_why() {
+    let (server, _) = setup_paused().await;
+    let down = || ResponseTemplate::new(503);
+    Mock::given(path("/v1/down"))
+        .respond_with(down())
+        .mount(&server)
+        .await;
+    mount_sequence(
+        &server,
+        "GET",
+        "/v1/gone",
+        down(),
+        1,
+        ResponseTemplate::new(404),
+    )
+    .await;
+    Mock::given(path("/v1/slow"))
+        .respond_with(status_with_retry_after(429, "30"))
+        .mount(&server)
+        .await;
+    let fast = Policy::default().base_delay(SEC(1)).jitter(Jitter::None);
+    let client = builder(&server).retry_policy(fast.clone()).build().unwrap();
+    let broke = builder(&server)
+        .retry_policy(fast.clone())
+        .retry_budget(Budget::default().reserve(0).ratio(0.0))
+        .build()
+        .unwrap();
+
+    let stopped = |err: &authed::Error| {
+        let summary = err
+            .retries()
+            .unwrap_or_else(|| panic!("no summary: {err:?}"));
+        (summary.attempts, summary.stopped)
+    };
+    let err = client.get("/v1/down").send::<Value>().await.unwrap_err();
+    assert_eq!(stopped(&err), (3, StopReason::MaxAttempts));
+    assert!(err.to_string().contains("attempts are used up"), "{err}");
+
+    let err = broke.get("/v1/down").send::<Value>().await.unwrap_err();
+    assert_eq!(stopped(&err), (1, StopReason::BudgetExhausted));
+    assert!(err.to_string().contains("retry budget is used up"), "{err}");
+
+    let err = client.get("/v1/gone").send::<Value>().await.unwrap_err();
+    assert_eq!(stopped(&err), (2, StopReason::NotRetryable));
+    assert!(err.to_string().contains("not retryable"), "{err}");
+
+    let err = client
+        .get("/v1/slow")
+        .retry_policy(fast.clone().max_elapsed(SEC(40)))
+        .send::<Value>()
+        .await
+        .unwrap_err();
+    assert_eq!(stopped(&err), (2, StopReason::Deadline));
+    assert!(err.to_string().contains("max_elapsed"), "{err}");
+
+    // A client that is not cooling down already.
+    let err = broke
+        .get("/v1/slow")
+        .retry_policy(fast.max_retry_after(SEC(10)))
+        .send::<Value>()
+        .await
+        .unwrap_err();
+    assert_eq!(stopped(&err), (1, StopReason::RetryAfterBeyondCap));
+}
+
+// ===== One classifier =====
+
+#[tokio::test(start_paused = true)]
+async fn is_retryable_and_the_retry_loop_follow_one_classifier() {
+    let (server, client) = setup_paused().await;
+    mount_sequence(
+        &server,
+        "GET",
+        "/v1/flaky",
+        ResponseTemplate::new(500),
+        1,
+        ok(),
+    )
+    .await;
+
+    // By default a 500 is neither retried nor said to be retryable.
+    let err = client.get("/v1/flaky").send::<Value>().await.unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(500));
+    assert!(!err.is_retryable(), "{err:?}");
+    assert_eq!(hits(&server, "/v1/flaky").await, 1);
+
+    // A rule of the user's makes it both.
+    fn server_error(failed: &Failed<'_>) -> Option<Retryable> {
+        (failed.status()?.as_u16() == 500).then_some(Retryable::Idempotent)
+    }
+    let policy = Policy::default().classifier(Classifier::default().with(server_error));
+    Mock::given(path("/v1/always-500"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    let err = client
+        .get("/v1/always-500")
+        .retry_policy(policy.clone())
+        .send::<Value>()
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(hits(&server, "/v1/always-500").await, 3);
+    let err = client
+        .post("/v1/always-500")
+        .retry_policy(policy)
+        .send::<Value>()
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_retryable(),
+        "a POST may be retried by the caller who knows it is safe"
+    );
+    assert_eq!(
+        hits(&server, "/v1/always-500").await,
+        4,
+        "but not by authed"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn github_preset_waits_out_secondary_rate_limits() {
+    let (server, _) = setup_paused().await;
+    let secondary = ResponseTemplate::new(403).insert_header("retry-after", "2");
+    mount_sequence(&server, "GET", "/repos/a", secondary.clone(), 1, ok()).await;
+    let primary = ResponseTemplate::new(403)
+        .insert_header("x-ratelimit-remaining", "0")
+        .insert_header("x-ratelimit-reset", "3");
+    mount_sequence(&server, "GET", "/repos/b", primary, 1, ok()).await;
+    mount_sequence(&server, "GET", "/repos/c", secondary, 1, ok()).await;
+    let github = builder(&server)
+        .retry_policy(Policy::default().classifier(Classifier::github()))
+        .retry_budget(Budget::default().reserve(0).ratio(0.0))
+        .build()
+        .unwrap();
+
+    let started = Instant::now();
+    github.get("/repos/a").send::<Value>().await.unwrap();
+    assert_eq!(started.elapsed(), SEC(2), "the Retry-After of the 403");
+
+    let started = Instant::now();
+    github.get("/repos/b").send::<Value>().await.unwrap();
+    assert_eq!(started.elapsed(), SEC(3), "held until X-RateLimit-Reset");
+
+    // Without the preset a 403 is final.
+    let plain = builder(&server).build().unwrap();
+    let err = plain.get("/repos/c").send::<Value>().await.unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(403));
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test(start_paused = true)]
+async fn stripe_preset_follows_stripe_should_retry() {
+    let (server, _) = setup_paused().await;
+    let conflict = ResponseTemplate::new(409).insert_header("stripe-should-retry", "true");
+    mount_sequence(&server, "POST", "/v1/charges", conflict, 1, ok()).await;
+    let refused = ResponseTemplate::new(503).insert_header("stripe-should-retry", "false");
+    Mock::given(path("/v1/refunds"))
+        .respond_with(refused)
+        .mount(&server)
+        .await;
+    let stripe = builder(&server)
+        .retry_policy(Policy::default().classifier(Classifier::stripe()))
+        .build()
+        .unwrap();
+
+    stripe.post("/v1/charges").send::<Value>().await.unwrap();
+    assert_eq!(hits(&server, "/v1/charges").await, 2);
+
+    let err = stripe.get("/v1/refunds").send::<Value>().await.unwrap_err();
+    assert!(!err.is_retryable());
+    assert_eq!(hits(&server, "/v1/refunds").await, 1);
+}
+
+// ===== Whose answers hold the client =====
+
+#[tokio::test(start_paused = true)]
+async fn a_429_from_another_origin_after_a_redirect_does_not_hold_the_client() {
+    let (server, client) = setup_paused().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(path("/busy"))
+        .respond_with(
+            status_with_retry_after(429, "30")
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset", "30"),
+        )
+        .mount(&elsewhere)
+        .await;
+    Mock::given(path("/v1/away"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/busy", elsewhere.uri())),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/v1/ok"))
+        .respond_with(ok())
+        .mount(&server)
+        .await;
+
+    let err = client
+        .get("/v1/away")
+        .retry_policy(Policy::never())
+        .send::<Value>()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(429));
+
+    let started = Instant::now();
+    client.get("/v1/ok").send::<Value>().await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "no cooldown, no quota hold"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cooldown_is_measured_on_the_injected_clock() {
+    let server = MockServer::start().await;
+    common::mount_token_endpoint(&server).await;
+    mount_sequence(
+        &server,
+        "GET",
+        "/v1/hot",
+        status_with_retry_after(429, "5"),
+        1,
+        ok(),
+    )
+    .await;
+    let clock = common::TestClock::new();
+    let client = builder(&server).clock(clock.clone()).build().unwrap();
+
+    let err = client
+        .get("/v1/hot")
+        .retry_policy(Policy::never())
+        .send::<Value>()
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after(), Some(SEC(5)));
+
+    // Five seconds pass on the client's clock, none on tokio's: the cooldown is over.
+    clock.advance(SEC(5));
+    let started = Instant::now();
+    client.get("/v1/hot").send::<Value>().await.unwrap();
+    assert_eq!(started.elapsed(), Duration::ZERO);
+}
+
+// ===== Pacing ahead of the limit =====
+
+/// With `remaining` known, requests in flight are counted against it: a burst never goes
+/// beyond what the server said is left.
+#[cfg(feature = "mock")]
+#[tokio::test(start_paused = true)]
+async fn a_burst_is_held_to_the_quota_left_instead_of_provoking_429s() {
+    let api = authed::mock::MockApi::builder()
+        .rate_limit(5, SEC(10))
+        .start()
+        .await;
+    let client = api.client();
+    client.get("/v1/widgets/1").send::<Value>().await.unwrap();
+    assert_eq!(client.rate_limit().unwrap().remaining, Some(4));
+
+    let burst: Vec<_> = (0..20)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get("/v1/widgets/1").send::<Value>().await })
+        })
+        .collect();
+    // Let the requests go out and the server answer while paused time stands still: a task
+    // that is always ready keeps tokio from jumping to the next timer, so nothing held is
+    // released before the window resets.
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let stats = api.stats();
+    for request in burst {
+        request.abort();
+    }
+
+    assert_eq!(stats.rate_limited, 0, "no 429 was provoked");
+    assert_eq!(
+        stats.requests,
+        2 + 4,
+        "token, first request, then the 4 left"
+    );
+}
+
+/// The load of issue 11 in a few virtual seconds: 64 workers against 200 requests per second
+/// that answers `429` with `Retry-After: 1`. Run on paused time, so the figures do not depend
+/// on the machine; the goodput in real time is measured by the benchmark harness.
+#[cfg(feature = "mock")]
+mod sustained_rate_limit {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use super::*;
+
+    struct Run {
+        ok: usize,
+        errors: usize,
+        rate_limited: usize,
+        requests: usize,
+        elapsed: Duration,
+    }
+
+    async fn run(headers: bool, seconds: u64) -> Run {
+        let api = authed::mock::MockApi::builder()
+            .rate_limit(200, SEC(1))
+            .rate_limit_headers(headers)
+            .start()
+            .await;
+        let client = api.client();
+        // The token first, so that the load measures the API alone.
+        client.get("/v1/widgets/1").send::<Value>().await.unwrap();
+        let before = api.stats();
+        let started = Instant::now();
+        let end = started + SEC(seconds);
+        let ok = Arc::new(AtomicUsize::new(0));
+        let errors = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..64)
+            .map(|_| {
+                let (client, ok, errors) = (client.clone(), ok.clone(), errors.clone());
+                tokio::spawn(async move {
+                    while Instant::now() < end {
+                        match client.get("/v1/widgets/1").send::<Value>().await {
+                            Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                            Err(e) => {
+                                eprintln!("{e}");
+                                errors.fetch_add(1, Ordering::Relaxed)
+                            }
+                        };
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.unwrap();
+        }
+        let after = api.stats();
+        eprintln!(
+            "{} ok, {} errors, {} of {} answers 429, in {:?}",
+            ok.load(Ordering::Relaxed),
+            errors.load(Ordering::Relaxed),
+            after.rate_limited - before.rate_limited,
+            after.requests - before.requests,
+            started.elapsed()
+        );
+        Run {
+            ok: ok.load(Ordering::Relaxed),
+            errors: errors.load(Ordering::Relaxed),
+            rate_limited: after.rate_limited - before.rate_limited,
+            requests: after.requests - before.requests,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_rate_limit_headers_no_call_fails_and_few_429s_are_provoked() {
+        let run = run(true, 5).await;
+
+        assert_eq!(run.errors, 0);
+        let share = run.rate_limited as f64 / run.requests as f64;
+        assert!(
+            share <= 0.05,
+            "{} of {} answers were 429",
+            run.rate_limited,
+            run.requests
+        );
+        let goodput = run.ok as f64 / run.elapsed.as_secs_f64();
+        assert!(
+            goodput >= 0.95 * 200.0,
+            "{goodput:.0} requests/s in {:?}",
+            run.elapsed
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_only_retry_after_no_call_fails() {
+        let run = run(false, 5).await;
+
+        assert_eq!(run.errors, 0);
+        assert!(run.ok > 0);
+    }
 }
 
 // ===== Tracing =====

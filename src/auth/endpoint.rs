@@ -217,13 +217,12 @@ impl TokenEndpoint {
         let mut all_secrets: Vec<String> = secrets.iter().map(|s| (*s).to_owned()).collect();
         all_secrets.extend(self.credential_secrets());
         let secrets: Vec<&str> = all_secrets.iter().map(String::as_str).collect();
-        retry::run(&self.inner.policy, None, "token request", || async {
-            self.send_once(params, &secrets)
-                .await
-                .map_err(|error| Failure {
-                    retryable: is_retryable(&error, replay),
-                    error,
-                })
+        let clock = &*self.inner.clock;
+        retry::run(&self.inner.policy, None, clock, "token request", || async {
+            self.send_once(params, &secrets).await.map_err(|error| {
+                let retryable = is_retryable(&error, replay);
+                Failure::token(error, retryable)
+            })
         })
         .await
     }

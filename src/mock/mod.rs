@@ -444,6 +444,7 @@ impl Default for MockApiBuilder {
                 client_secret: None,
                 client_auth: ClientAuth::Auto,
                 rate_limit: None,
+                rate_limit_headers: true,
                 retry_after_http_date: false,
                 widgets: 25,
                 max_page_size: 100,
@@ -505,6 +506,15 @@ impl MockApiBuilder {
     /// `RateLimit`, `RateLimit-Policy` and `X-RateLimit-*` headers.
     pub fn rate_limit(mut self, requests: u32, per: Duration) -> Self {
         self.config.rate_limit = Some((requests, per));
+        self
+    }
+
+    /// Whether answers under a [`rate_limit`](Self::rate_limit) carry the `RateLimit`,
+    /// `RateLimit-Policy` and `X-RateLimit-*` headers (default `true`). With `false` the only
+    /// sign of the limit is the `429` with `Retry-After`, as from servers that send nothing
+    /// else, so a client cannot pace itself ahead of the limit.
+    pub fn rate_limit_headers(mut self, send: bool) -> Self {
+        self.config.rate_limit_headers = send;
         self
     }
 

@@ -31,6 +31,7 @@ pub(super) struct Config {
     pub(super) client_secret: Option<ClientSecret>,
     pub(super) client_auth: ClientAuth,
     pub(super) rate_limit: Option<(u32, Duration)>,
+    pub(super) rate_limit_headers: bool,
     pub(super) retry_after_http_date: bool,
     pub(super) widgets: u64,
     pub(super) max_page_size: usize,
@@ -536,8 +537,8 @@ impl<H: Handler> Served<H> {
             ),
         };
         match quota {
-            Some(quota) => quota.headers(reply),
-            None => reply,
+            Some(quota) if api.config.rate_limit_headers => quota.headers(reply),
+            _ => reply,
         }
     }
 }

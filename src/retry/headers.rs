@@ -5,29 +5,33 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use tokio::time::Instant;
 
-/// Longest server-provided wait taken seriously (a day). A longer `Retry-After` or rate-limit
-/// reset is treated as garbage, like `abc`: it is ignored, never slept.
+/// Longest rate-limit reset taken seriously (a day); a longer one is ignored. Also the longest
+/// client-wide hold a single answer can set: a `Retry-After` of years fails the requests it
+/// holds (it is beyond any sane `max_retry_after`) for a day at most.
 pub(crate) const MAX_SANE_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// The wait a response's `Retry-After` header asks for (RFC 9110 §10.2.3), as delta-seconds
 /// or an HTTP-date measured against `now`.
 ///
+/// A long wait is kept as the server sent it — `999999999`, a date days ahead — so that the
+/// policy's `max_retry_after` applies (the request fails fast) and the error tells the
+/// caller what the server asked; more digits than fit in 64 bits saturate.
+///
 /// `None` — fall back to backoff — for anything else: no header, garbage (`abc`, `1e9`, `2.5`),
-/// a negative number, more than [`MAX_SANE_WAIT`], a date in the past, and a date whose weekday
-/// does not match its day (the `httpdate` parser rejects it, and a server that gets the weekday
-/// wrong cannot be trusted on the rest).
+/// a negative number, a date in the past, and a date whose weekday does not match its day (the
+/// `httpdate` parser rejects it, and a server that gets the weekday wrong cannot be trusted on
+/// the rest).
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // More digits than fit in u64 is absurd: ignored like any other garbage.
-        Duration::from_secs(value.parse::<u64>().ok()?)
-    } else {
-        httpdate::parse_http_date(value)
-            .ok()?
-            .duration_since(now)
-            .ok()?
-    };
-    (wait <= MAX_SANE_WAIT).then_some(wait)
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Only digits: the one way `parse` fails is overflow.
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs));
+    }
+    httpdate::parse_http_date(value)
+        .ok()?
+        .duration_since(now)
+        .ok()
 }
 
 /// The rate-limit state a server last reported, from the `RateLimit` / `RateLimit-Policy`
@@ -59,12 +63,6 @@ impl RateLimit {
         self.reset.map(|reset| self.observed_at + reset)
     }
 
-    /// When the window resets, if the quota is used up and the window has not reset by `now`.
-    pub(crate) fn exhausted_until(&self, now: Instant) -> Option<Instant> {
-        let reset_at = self.reset_at()?;
-        (self.remaining == Some(0) && reset_at > now).then_some(reset_at)
-    }
-
     /// The rate-limit headers of a response, if it has any. `now_utc` reads Unix-timestamp
     /// resets; `now` stamps the observation.
     pub(crate) fn from_headers(
@@ -72,20 +70,23 @@ impl RateLimit {
         now_utc: SystemTime,
         now: Instant,
     ) -> Option<Self> {
+        // Most answers have no rate-limit header: one pass over the names, no lookup.
+        if !has_rate_limit_headers(headers) {
+            return None;
+        }
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let mut found = text("ratelimit").map(parse_structured).unwrap_or_default();
         if let Some(policy) = text("ratelimit-policy").map(parse_structured) {
             found.limit = found.limit.or(policy.quota);
         }
-        for prefix in ["ratelimit-", "x-ratelimit-"] {
-            let field = |suffix: &str| text(&format!("{prefix}{suffix}"));
-            found.limit = found.limit.or_else(|| field("limit").and_then(integer));
+        for [limit, remaining, reset_name] in SEPARATE_FIELDS {
+            found.limit = found.limit.or_else(|| text(limit).and_then(integer));
             found.remaining = found
                 .remaining
-                .or_else(|| field("remaining").and_then(integer));
+                .or_else(|| text(remaining).and_then(integer));
             found.reset = found
                 .reset
-                .or_else(|| field("reset").and_then(|v| reset(v, now_utc)));
+                .or_else(|| text(reset_name).and_then(|v| reset(v, now_utc)));
         }
         let Fields {
             limit,
@@ -100,6 +101,25 @@ impl RateLimit {
             observed_at: now,
         })
     }
+}
+
+/// The separate-header forms: `RateLimit-Limit` … (draft 00–02) and `X-RateLimit-*`.
+const SEPARATE_FIELDS: [[&str; 3]; 2] = [
+    ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"],
+    [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ],
+];
+
+/// Whether any header name is one of the rate-limit headers (all start with `ratelimit` or
+/// `x-ratelimit`; names are stored lowercase).
+fn has_rate_limit_headers(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| {
+        let name = name.as_str().as_bytes();
+        name.starts_with(b"ratelimit") || name.starts_with(b"x-ratelimit")
+    })
 }
 
 #[derive(Default, Debug, PartialEq)]
@@ -258,6 +278,30 @@ mod tests {
     }
 
     #[test]
+    fn absurd_retry_after_is_kept_so_that_the_cap_applies() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(ra("999999999", now), Some(Duration::from_secs(999_999_999)));
+        assert_eq!(ra("86401", now), Some(Duration::from_secs(86_401)));
+        assert_eq!(
+            ra("99999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(
+            ra("Wed, 09 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(3 * 86_400))
+        );
+        assert_eq!(
+            ra("Sat, 06 Nov 2094 08:49:37 GMT", now),
+            Some(
+                httpdate::parse_http_date("Sat, 06 Nov 2094 08:49:37 GMT")
+                    .unwrap()
+                    .duration_since(now)
+                    .unwrap()
+            )
+        );
+    }
+
+    #[test]
     fn retry_after_http_date() {
         let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         assert_eq!(
@@ -285,11 +329,8 @@ mod tests {
             "2.5",
             "+3",
             "",
-            "86401",
-            "99999999999999999999",
             "Sun, 06 Nov 1994 08:49:30 GMT", // in the past
             "Mon, 06 Nov 1994 08:49:47 GMT", // wrong weekday
-            "Sun, 06 Nov 2094 08:49:47 GMT", // a century away
         ] {
             assert_eq!(ra(bad, now), None, "{bad:?}");
         }
@@ -404,5 +445,190 @@ mod tests {
         // A reset of years is not believed.
         assert_eq!(rl(&[("x-ratelimit-reset", "999999999")]), None);
         assert_eq!(rl(&[("ratelimit", "reset=9999999")]), None);
+    }
+}
+
+/// Property tests: no input panics, and every valid input parses to the value it encodes.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    use super::*;
+
+    const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const LONG_WEEKDAYS: [&str; 7] = [
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+    ];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+
+    /// The civil date and time of `secs` since the Unix epoch (Hinnant's `civil_from_days`).
+    fn civil(secs: u64) -> (i64, usize, u64, usize, u64, u64, u64) {
+        let days = (secs / 86_400) as i64;
+        let rem = secs % 86_400;
+        let weekday = ((days + 4) % 7) as usize;
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u64;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as usize;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        (
+            year,
+            month,
+            day,
+            weekday,
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60,
+        )
+    }
+
+    /// `secs` in the three forms RFC 9110 §5.6.7 requires recipients to accept.
+    fn http_dates(secs: u64) -> [String; 3] {
+        let (year, month, day, weekday, h, m, s) = civil(secs);
+        let mon = MONTHS[month - 1];
+        [
+            format!(
+                "{}, {day:02} {mon} {year} {h:02}:{m:02}:{s:02} GMT",
+                WEEKDAYS[weekday]
+            ),
+            format!(
+                "{}, {day:02}-{mon}-{:02} {h:02}:{m:02}:{s:02} GMT",
+                LONG_WEEKDAYS[weekday],
+                year % 100
+            ),
+            format!(
+                "{} {mon} {day:>2} {h:02}:{m:02}:{s:02} {year}",
+                WEEKDAYS[weekday]
+            ),
+        ]
+    }
+
+    fn one(name: &'static str, value: &str) -> Option<HeaderMap> {
+        let value = HeaderValue::from_str(value).ok()?;
+        Some(HeaderMap::from_iter([(
+            HeaderName::from_static(name),
+            value,
+        )]))
+    }
+
+    fn epoch(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    proptest! {
+        #[test]
+        fn delta_seconds_parse_to_their_value(secs: u64, pad in "[ \t]{0,2}") {
+            let headers = one("retry-after", &format!("{pad}{secs}{pad}")).unwrap();
+            prop_assert_eq!(
+                retry_after(&headers, SystemTime::now()),
+                Some(Duration::from_secs(secs))
+            );
+        }
+
+        /// Dates from 1970 to 2069, where the two-digit year of RFC 850 is unambiguous.
+        #[test]
+        fn http_dates_in_all_three_forms_parse_to_the_wait(
+            at in 0u64..3_155_760_000,
+            ahead in 0u64..10_000_000,
+        ) {
+            let now = epoch(at.saturating_sub(ahead));
+            let expected = epoch(at).duration_since(now).unwrap();
+            for date in http_dates(at) {
+                let headers = one("retry-after", &date).unwrap();
+                prop_assert_eq!(retry_after(&headers, now), Some(expected), "{}", date);
+            }
+        }
+
+        #[test]
+        fn dates_in_the_past_fall_back_to_backoff(at in 0u64..3_155_760_000, behind in 1u64..1_000_000) {
+            let now = epoch(at + behind);
+            for date in http_dates(at) {
+                let headers = one("retry-after", &date).unwrap();
+                prop_assert_eq!(retry_after(&headers, now), None, "{}", date);
+            }
+        }
+
+        #[test]
+        fn garbage_retry_after_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let headers = HeaderMap::from_iter([(RETRY_AFTER, value)]);
+                let _ = retry_after(&headers, SystemTime::now());
+                let _ = retry_after(&headers, SystemTime::UNIX_EPOCH);
+            }
+        }
+
+        #[test]
+        fn garbage_rate_limit_headers_never_panic(
+            values in proptest::collection::vec("[ -~]{0,40}", 8),
+            now in 0u64..u64::MAX / 2,
+        ) {
+            let names = [
+                "ratelimit", "ratelimit-policy", "ratelimit-limit", "ratelimit-remaining",
+                "ratelimit-reset", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
+            ];
+            let mut headers = HeaderMap::new();
+            for (name, value) in names.into_iter().zip(&values) {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    headers.insert(HeaderName::from_static(name), value);
+                }
+            }
+            let _ = RateLimit::from_headers(&headers, epoch(now), Instant::now());
+        }
+
+        #[test]
+        fn valid_rate_limit_headers_parse_to_their_values(
+            limit in 0u64..1_000_000_000_000_000,
+            remaining in 0u64..1_000_000_000_000_000,
+            reset in 0u64..=86_400,
+        ) {
+            let now_utc = epoch(1_700_000_000);
+            let parsed = |pairs: &[(&'static str, String)]| {
+                let headers: HeaderMap = pairs
+                    .iter()
+                    .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_str(v).unwrap()))
+                    .collect();
+                RateLimit::from_headers(&headers, now_utc, Instant::now())
+                    .map(|r| (r.limit, r.remaining, r.reset))
+            };
+            let expected = Some((Some(limit), Some(remaining), Some(Duration::from_secs(reset))));
+            prop_assert_eq!(
+                parsed(&[("ratelimit", format!("limit={limit}, remaining={remaining}, reset={reset}"))]),
+                expected
+            );
+            prop_assert_eq!(
+                parsed(&[
+                    ("ratelimit", format!("\"default\";r={remaining};t={reset}")),
+                    ("ratelimit-policy", format!("\"default\";q={limit};w=60")),
+                ]),
+                expected
+            );
+            prop_assert_eq!(
+                parsed(&[
+                    ("x-ratelimit-limit", limit.to_string()),
+                    ("x-ratelimit-remaining", remaining.to_string()),
+                    ("x-ratelimit-reset", reset.to_string()),
+                ]),
+                expected
+            );
+            // X-RateLimit-Reset as a Unix timestamp, as GitHub sends it.
+            prop_assert_eq!(
+                parsed(&[("x-ratelimit-reset", (1_700_000_000 + reset).to_string())])
+                    .and_then(|(_, _, r)| r),
+                Some(Duration::from_secs(reset))
+            );
+        }
     }
 }

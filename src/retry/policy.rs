@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::classify::Classifier;
+
 /// How a request is retried: how many attempts, how long in total, how long between attempts,
 /// and how long a `Retry-After` the client is willing to honour.
 ///
@@ -12,12 +14,14 @@ use std::time::Duration;
 ///
 /// | setting | default | why |
 /// |---|---|---|
-/// | [`max_attempts`](Policy::max_attempts) | 3 (the first one included) | two retries ride out a blip or a short overload; more mostly adds load to a server that is down |
-/// | [`max_elapsed`](Policy::max_elapsed) | 2 min | an upper bound a caller can plan around, enough for two honoured one-minute `Retry-After`s |
+/// | [`max_attempts`](Policy::max_attempts) | 3 (the first one included) | two retries on backoff ride out a blip or a short overload; more mostly adds load to a server that is down |
+/// | [`max_server_waits`](Policy::max_server_waits) | 20 | waits the server scheduled (`Retry-After` within the cap) are not failures; this only bounds a server that never lets the request through |
+/// | [`max_elapsed`](Policy::max_elapsed) | 2 min | the deadline: an upper bound a caller can plan around, enough for two honoured one-minute `Retry-After`s |
 /// | [`base_delay`](Policy::base_delay) | 500 ms | the ceiling of the first backoff; with full jitter the mean first wait is 250 ms |
 /// | [`max_delay`](Policy::max_delay) | 20 s | ceiling of any backoff step (the ceiling doubles per retry up to this) |
 /// | [`jitter`](Policy::jitter) | [`Jitter::Full`] | spreads clients that failed together, so they do not come back together |
 /// | [`max_retry_after`](Policy::max_retry_after) | 60 s | the longest server-requested wait slept through; a longer one fails fast with [`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited) and [`Error::retry_after`](crate::Error::retry_after), so the caller decides |
+/// | [`classifier`](Policy::classifier) | [`Classifier::default`] | `429`/`503` for any method; `408`/`502`/`504`, connection errors and timeouts for idempotent requests |
 ///
 /// ```
 /// use std::time::Duration;
@@ -39,6 +43,8 @@ pub struct Policy {
     pub(crate) max_delay: Duration,
     pub(crate) jitter: Jitter,
     pub(crate) max_retry_after: Duration,
+    pub(crate) max_server_waits: u32,
+    pub(crate) classifier: Classifier,
 }
 
 /// How a backoff delay is randomised. With `ceiling = min(max_delay, base_delay × 2ⁿ)` for the
@@ -66,26 +72,32 @@ impl Default for Policy {
             max_delay: Duration::from_secs(20),
             jitter: Jitter::Full,
             max_retry_after: Duration::from_secs(60),
+            max_server_waits: 20,
+            classifier: Classifier::default(),
         }
     }
 }
 
 impl Policy {
-    /// A policy that never retries: one attempt. A `Retry-After` is still reported by the
-    /// error, and the client-wide cooldown still applies (up to the default `max_retry_after`).
+    /// A policy that never retries: one attempt, even when the server asks to come back. A
+    /// `Retry-After` is still reported by the error, and the client-wide cooldown still applies
+    /// (up to the default `max_retry_after`).
     pub fn never() -> Self {
-        Self::default().max_attempts(1)
+        Self::default().max_attempts(1).max_server_waits(0)
     }
 
-    /// How many attempts at most, the first one included (`1` means no retry; `0` is read as `1`).
+    /// How many attempts at most when the server does not say when to come back, the first one
+    /// included (`1` means no retry on backoff; `0` is read as `1`). These retries also draw on
+    /// the client's [`Budget`]. Retries the server scheduled are bounded by
+    /// [`max_server_waits`](Self::max_server_waits) instead.
     #[must_use]
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
     }
 
-    /// The longest time from the first attempt to the start of the last one: a retry whose wait
-    /// would end after it is not made.
+    /// The deadline: the longest time from the first attempt to the start of the last one. A
+    /// retry whose wait would end after it is not made, and nothing is retried past it.
     #[must_use]
     pub fn max_elapsed(mut self, elapsed: Duration) -> Self {
         self.max_elapsed = elapsed;
@@ -123,6 +135,35 @@ impl Policy {
         self
     }
 
+    /// How many times at most one request waits out a wait the server asked for (a
+    /// `Retry-After` no longer than [`max_retry_after`](Self::max_retry_after), or the reset of
+    /// a used-up rate-limit quota) and tries again. Such a retry is **the server's schedule,
+    /// not a failure**: it does not count against [`max_attempts`](Self::max_attempts) nor the
+    /// [`Budget`]. Default 20; [`max_elapsed`](Self::max_elapsed) bounds them too.
+    #[must_use]
+    pub fn max_server_waits(mut self, waits: u32) -> Self {
+        self.max_server_waits = waits;
+        self
+    }
+
+    /// Which failures are retried (default [`Classifier::default`]); [`Error::is_retryable`]
+    /// of the errors a request returns follows it too.
+    ///
+    /// ```
+    /// use authed::retry::{Policy, classify::Classifier};
+    ///
+    /// // GitHub answers its secondary rate limits with 403 and Retry-After.
+    /// let github = Policy::default().classifier(Classifier::github());
+    /// # let _ = github;
+    /// ```
+    ///
+    /// [`Error::is_retryable`]: crate::Error::is_retryable
+    #[must_use]
+    pub fn classifier(mut self, classifier: Classifier) -> Self {
+        self.classifier = classifier;
+        self
+    }
+
     /// The backoff waits between attempts: `max_attempts - 1` of them.
     pub(crate) fn backoff(&self) -> Backoff {
         Backoff {
@@ -135,10 +176,8 @@ impl Policy {
     }
 }
 
-/// Exponential backoff with the policy's jitter, as the iterator `backon` consumes.
-///
-/// `backon`'s own jitter adds a random amount on top of the delay (up to double it); this one
-/// implements full jitter as described in AWS's "Exponential Backoff And Jitter".
+/// Exponential backoff with the policy's jitter: full jitter as described in AWS's
+/// "Exponential Backoff And Jitter".
 #[derive(Debug)]
 pub(crate) struct Backoff {
     base: Duration,

@@ -1,21 +1,29 @@
-//! What the requests of one client share: the cooldown after a 429, the last rate-limit values,
-//! the retry budget.
+//! What the requests of one client share: the cooldown after a 429, the rate-limit quota the
+//! server reported (and the requests of ours still in flight against it), the retry budget.
+//!
+//! Every instant here is read from the client's [`Clock`]; tokio only sleeps the differences.
 
 use std::{
-    sync::{Mutex, MutexGuard},
-    time::{Duration, SystemTime},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
 };
 
-use reqwest::header::HeaderMap;
+use reqwest::{StatusCode, header::HeaderMap};
 use tokio::time::Instant;
 
-use super::{Budget, Policy, RateLimit};
-use crate::{Error, ErrorKind, Result};
+use super::{Budget, RateLimit, headers::MAX_SANE_WAIT, retry_after};
+use crate::{StopReason, auth::Clock};
 
 /// Shared by every clone of a [`Client`](crate::Client).
 #[derive(Debug)]
 pub(crate) struct ClientState {
     state: Mutex<State>,
+    /// Requests sent and not answered yet: they will use quota the last answer did not count.
+    in_flight: AtomicU32,
+    clock: Arc<dyn Clock>,
     /// The budget in thousandths of a retry, so that adding 0.2 five times makes exactly one.
     reserve_milli: u64,
     ratio_milli: u64,
@@ -24,23 +32,120 @@ pub(crate) struct ClientState {
 
 #[derive(Debug)]
 struct State {
-    /// No request is sent before this (set by a 429 with `Retry-After`).
+    /// No request is sent before this (set by a 429 with `Retry-After` from the API origin).
     cooldown_until: Option<Instant>,
+    /// The rate-limit headers last seen, for [`Client::rate_limit`](crate::Client::rate_limit).
     rate_limit: Option<RateLimit>,
+    quota: Quota,
     /// Thousandths of a retry the budget holds now, in `[0, reserve_milli]`.
     balance_milli: u64,
 }
 
+/// The current rate-limit window as far as this client can tell.
+///
+/// The server's `remaining` is already stale when it arrives: requests of ours in flight will
+/// use some of it. So the client counts `left` = the lowest `remaining` reported in the window
+/// minus the requests in flight, takes one per request sent, and holds requests once it reaches
+/// 0, until the reset. A reset in whole seconds is rounded up by the server, so `arrival +
+/// reset` is never before the real reset; the earliest such estimate in a window is the
+/// tightest. When the window resets, the next one is assumed to hold `limit` requests (minus
+/// those in flight, which may land in it) and to last as long as the longest reset seen, until
+/// its first answer tells.
+#[derive(Debug, Default)]
+struct Quota {
+    /// Requests that may still be sent in this window.
+    left: Option<i64>,
+    /// The lowest `remaining` the server reported in this window.
+    reported: Option<u64>,
+    /// When the window resets.
+    reset_at: Option<Instant>,
+    /// The server's limit per window, once reported.
+    limit: Option<u64>,
+    /// The longest reset reported: about the length of a window.
+    span: Option<Duration>,
+}
+
+impl Quota {
+    /// Starts a new window if the current one has reset by `now`.
+    fn expire(&mut self, now: Instant, in_flight: u32) {
+        if self.reset_at.is_some_and(|at| at <= now) {
+            self.left = self
+                .limit
+                .map(|l| i64::try_from(l).unwrap_or(i64::MAX) - i64::from(in_flight));
+            self.reported = None;
+            self.reset_at = self.span.map(|span| now + span);
+        }
+    }
+
+    /// Takes in an answer's `remaining` (and reset) while `others` more requests are in flight.
+    fn observe(&mut self, remaining: u64, reset_at: Option<Instant>, others: u32) {
+        let left = i64::try_from(remaining)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::from(others));
+        // Until the reset we know of, answers belong to this window: one that reports more
+        // left overtook others on the way back (under load, by far more than are in flight
+        // now). Without a known reset, more left than the requests in flight can explain
+        // means a new window.
+        let new_window = match (self.reported, self.reset_at) {
+            (None, _) => true,
+            (Some(_), Some(_)) => false,
+            (Some(last), None) => remaining > last.saturating_add(u64::from(others)),
+        };
+        if new_window {
+            self.left = Some(left);
+            self.reported = Some(remaining);
+            self.reset_at = reset_at;
+        } else {
+            self.left = Some(self.left.map_or(left, |l| l.min(left)));
+            self.reported = self.reported.map(|r| r.min(remaining));
+            self.reset_at = match (self.reset_at, reset_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+
+    /// Until when requests must wait: the quota is used up and the window has not reset.
+    fn exhausted_until(&self, now: Instant) -> Option<Instant> {
+        let reset_at = self.reset_at.filter(|at| *at > now)?;
+        self.left.is_some_and(|l| l <= 0).then_some(reset_at)
+    }
+}
+
+/// Why a request may not be sent yet, and for how long.
+#[derive(Debug)]
+pub(crate) struct Hold {
+    pub(crate) wait: Duration,
+    pub(crate) why: &'static str,
+    pub(crate) stopped: StopReason,
+}
+
+/// A request of this client in flight; dropping it (answer, error or cancellation) ends it.
+#[derive(Debug)]
+pub(crate) struct InFlight<'a>(&'a AtomicU32);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+const COOLDOWN: &str = "the server answered 429 with Retry-After";
+const QUOTA: &str = "the rate-limit quota is used up";
+
 impl ClientState {
-    pub(crate) fn new(budget: Budget, wait_for_quota_reset: bool) -> Self {
+    pub(crate) fn new(budget: Budget, wait_for_quota_reset: bool, clock: Arc<dyn Clock>) -> Self {
         // `as` saturates: an infinite reserve becomes u64::MAX, which never runs out in practice.
         let reserve_milli = (budget.reserve * 1000.0) as u64;
         Self {
             state: Mutex::new(State {
                 cooldown_until: None,
                 rate_limit: None,
+                quota: Quota::default(),
                 balance_milli: reserve_milli,
             }),
+            in_flight: AtomicU32::new(0),
+            clock,
             reserve_milli,
             ratio_milli: (budget.ratio * 1000.0).round() as u64,
             wait_for_quota_reset,
@@ -48,7 +153,7 @@ impl ClientState {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Every update is a single assignment, so a poisoned lock still holds a consistent state.
+        // Every update leaves a consistent state, so a poisoned lock can be used as it is.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -56,53 +161,117 @@ impl ClientState {
         self.lock().rate_limit.clone()
     }
 
-    /// Remembers the rate-limit headers of an API response, if it has any.
-    pub(crate) fn observe(&self, headers: &HeaderMap, now_utc: SystemTime) {
-        if let Some(seen) = RateLimit::from_headers(headers, now_utc, Instant::now()) {
-            self.lock().rate_limit = Some(seen);
+    /// Takes in an answer **from the API origin**: a `429` with `Retry-After` holds every
+    /// request of the client for that long; rate-limit headers update the quota. An answer
+    /// without either costs one scan of the header names and no lock.
+    pub(crate) fn observe(&self, status: StatusCode, headers: &HeaderMap) {
+        let now_utc = self.clock.now_utc();
+        let now = self.clock.now();
+        let seen = RateLimit::from_headers(headers, now_utc, now);
+        let cooldown = if status == StatusCode::TOO_MANY_REQUESTS {
+            retry_after(headers, now_utc)
+        } else {
+            None
+        };
+        if seen.is_none() && cooldown.is_none() {
+            return;
         }
-    }
-
-    /// Holds every request of the client for `wait` (a 429 asked for it).
-    pub(crate) fn cool_down(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        // This answer's own request is still counted in flight.
+        let others = self.in_flight.load(Ordering::Relaxed).saturating_sub(1);
         let mut state = self.lock();
-        if state.cooldown_until.is_none_or(|current| current < until) {
-            tracing::info!(target: "authed::retry", wait_ms = wait.as_millis() as u64, "429 with Retry-After: holding every request of this client");
-            state.cooldown_until = Some(until);
+        if let Some(wait) = cooldown {
+            // A `Retry-After` of years holds (and so fails) requests for a day at most.
+            let until = now + wait.min(MAX_SANE_WAIT);
+            if state.cooldown_until.is_none_or(|current| current < until) {
+                tracing::info!(target: "authed::retry", wait_ms = wait.as_millis() as u64, "429 with Retry-After: holding every request of this client");
+                state.cooldown_until = Some(until);
+            }
+        }
+        if let Some(seen) = seen {
+            state.quota.expire(now, others);
+            state.quota.limit = seen.limit.or(state.quota.limit);
+            if let Some(reset) = seen.reset {
+                let span = state.quota.span.get_or_insert(reset);
+                *span = (*span).max(reset);
+            }
+            if let Some(remaining) = seen.remaining {
+                let reset_at = seen.reset.map(|reset| now + reset);
+                state.quota.observe(remaining, reset_at, others);
+            }
+            state.rate_limit = Some(seen);
         }
     }
 
-    /// Waits until no cooldown and no exhausted quota holds requests back. A hold longer than
-    /// the policy's `max_retry_after` fails at once with [`ErrorKind::RateLimited`].
-    pub(crate) async fn wait_turn(&self, policy: &Policy, what: &str) -> Result<()> {
+    /// How long the next attempt will be held for a used-up quota (the server's schedule for
+    /// an answer that has no `Retry-After`), if it will.
+    pub(crate) fn quota_hold(&self) -> Option<Duration> {
+        if !self.wait_for_quota_reset {
+            return None;
+        }
+        let now = self.clock.now();
+        let until = self.lock().quota.exhausted_until(now)?;
+        Some(until - now)
+    }
+
+    /// Waits until no cooldown and no used-up quota holds requests back, then counts the
+    /// request as sent. A hold longer than `max_wait`, or past `deadline`, is not waited:
+    /// the [`Hold`] says why.
+    pub(crate) async fn wait_turn(
+        &self,
+        max_wait: Duration,
+        deadline: Option<Instant>,
+    ) -> Result<InFlight<'_>, Hold> {
+        // A clock that tokio's sleep does not move (a test clock) would hold forever: each hold
+        // is slept once.
+        let mut slept_until = None;
         loop {
-            let now = Instant::now();
-            let (until, why) = {
-                let state = self.lock();
+            let now = self.clock.now();
+            let hold = {
+                let mut state = self.lock();
+                state
+                    .quota
+                    .expire(now, self.in_flight.load(Ordering::Relaxed));
                 let cooldown = state.cooldown_until.filter(|until| *until > now);
                 let quota = state
-                    .rate_limit
-                    .as_ref()
-                    .filter(|_| self.wait_for_quota_reset)
-                    .and_then(|limit| limit.exhausted_until(now));
-                match (cooldown, quota) {
-                    (Some(c), Some(q)) if q > c => (q, "the rate-limit quota is used up"),
-                    (Some(c), _) => (c, "the server answered 429 with Retry-After"),
-                    (None, Some(q)) => (q, "the rate-limit quota is used up"),
-                    (None, None) => return Ok(()),
+                    .quota
+                    .exhausted_until(now)
+                    .filter(|_| self.wait_for_quota_reset);
+                let hold = match (cooldown, quota) {
+                    (Some(c), Some(q)) if q > c => Some((q, QUOTA)),
+                    (Some(c), _) => Some((c, COOLDOWN)),
+                    (None, Some(q)) => Some((q, QUOTA)),
+                    (None, None) => None,
+                };
+                let hold = hold.filter(|(until, _)| slept_until.is_none_or(|s| s < *until));
+                if hold.is_none()
+                    && let Some(left) = &mut state.quota.left
+                {
+                    *left -= 1;
                 }
+                hold
+            };
+            let Some((until, why)) = hold else {
+                self.in_flight.fetch_add(1, Ordering::Relaxed);
+                return Ok(InFlight(&self.in_flight));
             };
             let wait = until - now;
-            if wait > policy.max_retry_after {
-                return Err(Error::new(
-                    ErrorKind::RateLimited,
-                    format!("{what} was not sent: {why} for another {wait:.1?}, longer than the retry policy waits"),
-                )
-                .with_retry_after(Some(wait)));
+            if wait > max_wait {
+                return Err(Hold {
+                    wait,
+                    why,
+                    stopped: StopReason::RetryAfterBeyondCap,
+                });
+            }
+            if deadline.is_some_and(|d| until > d) {
+                return Err(Hold {
+                    wait,
+                    why,
+                    stopped: StopReason::Deadline,
+                });
             }
             tracing::debug!(target: "authed::retry", wait_ms = wait.as_millis() as u64, reason = why, "holding the request");
-            tokio::time::sleep_until(until).await;
+            tokio::time::sleep(wait).await;
+            slept_until = Some(until);
         }
     }
 
@@ -129,10 +298,15 @@ impl ClientState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SystemClock;
+
+    fn state(budget: Budget) -> ClientState {
+        ClientState::new(budget, true, Arc::new(SystemClock))
+    }
 
     #[test]
     fn budget_allows_reserve_plus_ratio_per_request() {
-        let state = ClientState::new(Budget::default(), true);
+        let state = state(Budget::default());
         let mut retries = 0;
         for _ in 0..30 {
             state.deposit();
@@ -146,7 +320,42 @@ mod tests {
 
     #[test]
     fn unlimited_budget_never_runs_out() {
-        let state = ClientState::new(Budget::unlimited(), true);
+        let state = state(Budget::unlimited());
         assert!((0..10_000).all(|_| state.withdraw()));
+    }
+
+    #[test]
+    fn quota_counts_requests_in_flight_and_keeps_the_earliest_reset() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut quota = Quota::default();
+        // 10 left, 3 other requests in flight: 7 may still be sent.
+        quota.observe(10, Some(t0 + s(1)), 3);
+        assert_eq!(quota.left, Some(7));
+        // A later answer of the same window: lower count, later reset estimate.
+        quota.observe(8, Some(t0 + s(2)), 2);
+        assert_eq!((quota.left, quota.reset_at), (Some(6), Some(t0 + s(1))));
+        // An answer that overtook others: more left, but the window has not reset.
+        quota.observe(9, Some(t0 + s(2)), 0);
+        assert_eq!((quota.left, quota.reported), (Some(6), Some(8)));
+        assert_eq!(quota.exhausted_until(t0), None);
+        quota.observe(0, Some(t0 + s(3)), 0);
+        assert_eq!(quota.exhausted_until(t0), Some(t0 + s(1)));
+        // Without a known reset, far more remaining than in flight: a new window.
+        let mut unknown = Quota::default();
+        unknown.observe(3, None, 0);
+        unknown.observe(5, None, 2);
+        assert_eq!(unknown.left, Some(3), "overtaken, within the 2 in flight");
+        unknown.observe(99, Some(t0 + s(4)), 1);
+        assert_eq!(
+            (unknown.left, unknown.reset_at),
+            (Some(98), Some(t0 + s(4)))
+        );
+        // Reset by the clock: a full window, less the requests in flight, for the longest span.
+        quota.limit = Some(100);
+        quota.span = Some(s(10));
+        quota.expire(t0 + s(4), 3);
+        assert_eq!((quota.left, quota.reported), (Some(97), None));
+        assert_eq!(quota.reset_at, Some(t0 + s(14)));
     }
 }
