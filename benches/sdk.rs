@@ -992,6 +992,56 @@ async fn rate_limit(env: &Env, plan: &Plan, report: &mut Report) {
     );
 }
 
+/// `--profile authed|raw [n]`: `n` (default 20,000) sequential `GET`s on a current-thread runtime and nothing
+/// else, to run under a profiler (`valgrind --tool=callgrind`, which follows no child, so the
+/// server process is not profiled).
+fn profile(contender: &str, n: u64) {
+    let (mut server, port) = spawn_server();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let env = Env {
+        port,
+        raw: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+        bearer: reqwest::header::HeaderValue::from_static("Bearer static"),
+    };
+    runtime.block_on(async {
+        let client = env.authed(0, 3600);
+        let url = format!("{}/item", env.base());
+        client.access_token().await.unwrap();
+        let sample = match contender {
+            "raw" => {
+                measure(n, async {
+                    for _ in 0..n {
+                        raw_get(&env.raw, &url, &env.bearer).await;
+                    }
+                })
+                .await
+            }
+            _ => {
+                measure(n, async {
+                    for _ in 0..n {
+                        let _item: Item = client.get("/item").send().await.unwrap();
+                    }
+                })
+                .await
+            }
+        };
+        println!(
+            "{contender}: {n} requests, {:.1} µs CPU and {:.1} allocations per request",
+            sample.cpu_ns() / 1000.0,
+            sample.allocs()
+        );
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
 // ===== main =====
 
 fn main() {
@@ -1001,7 +1051,15 @@ fn main() {
         _ => {}
     }
     raise_fd_limit();
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--profile") {
+        let n = args
+            .get(at + 2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(20_000);
+        return profile(args.get(at + 1).map_or("authed", String::as_str), n);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
     let plan = Plan {
         quick,
         rounds: if quick { 2 } else { 7 },
