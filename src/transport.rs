@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant as StdInstant},
 };
 
+use futures_util::future::BoxFuture;
 use reqwest::{
     Method, StatusCode,
     header::{self, HeaderMap},
@@ -93,11 +94,16 @@ impl Request {
 
 /// Sends `request`: authenticated, replayed after a 401, retried as `policy` (else the
 /// client's) allows, and turned into an [`Error`] unless the status is a success.
-pub(crate) async fn execute(
-    shared: &Shared,
-    request: Request,
-    policy: Option<&Policy>,
-) -> Result<reqwest::Response> {
+///
+/// The first attempt takes a fast path: no retry loop and no log strings. Only a failure the
+/// policy may retry enters [`retry::run`], boxed so that the rare slow path does not grow
+/// every request's future; the outcome is the one `retry::run` gives for the whole request.
+pub(crate) fn execute<'a>(
+    shared: &'a Shared,
+    request: &'a Request,
+    policy: Option<&'a Policy>,
+) -> impl Future<Output = Result<reqwest::Response>> + Send + 'a {
+    // Made here rather than in the future, which would then hold it twice.
     let span = tracing::info_span!(
         target: "authed::request",
         "request",
@@ -107,22 +113,7 @@ pub(crate) async fn execute(
     );
     async move {
         let started = StdInstant::now();
-        let what = format!("{} {}", request.method, request.url.path());
-        let policy = policy.unwrap_or(&shared.retry_policy);
-        let idempotent = retry::is_idempotent(&request.method, &request.headers);
-        // A streaming body cannot be replayed: the first attempt is the only one.
-        let replayable = request.is_replayable();
-        // Cooldown, quota and budget describe the API server, not other origins.
-        let state = shared.is_api_origin(&request.url).then_some(&shared.retry);
-        let request = &request;
-        let result = retry::run(policy, state, &what, || async move {
-            send_authenticated(shared, request, |error| Failure {
-                retryable: replayable && retry::is_retryable_api(&error, idempotent),
-                error,
-            })
-            .await
-        })
-        .await;
+        let result = first_attempt(shared, request, policy).await;
         let span = tracing::Span::current();
         match &result {
             Ok(response) => {
@@ -139,7 +130,90 @@ pub(crate) async fn execute(
         result
     }
     .instrument(span)
-    .await
+}
+
+/// One request as the retry loop sees it.
+struct Attempt<'a> {
+    shared: &'a Shared,
+    request: &'a Request,
+    policy: &'a Policy,
+    /// The client-wide rate-limit state, for requests to the API origin only: cooldown, quota
+    /// and budget describe the API server, not other origins.
+    state: Option<&'a retry::ClientState>,
+    idempotent: bool,
+}
+
+impl Attempt<'_> {
+    async fn send(&self) -> Result<reqwest::Response, Failure> {
+        // A streaming body cannot be replayed: the first attempt is the only one.
+        let replayable = self.request.is_replayable();
+        send_authenticated(self.shared, self.request, |error| Failure {
+            retryable: replayable && retry::is_retryable_api(&error, self.idempotent),
+            error,
+        })
+        .await
+    }
+
+    /// The retry loop ([`retry::run_after`]) after a retryable first failure (`first`), or
+    /// from the start (`None`) for a request held back longer than the policy waits, whose
+    /// error the loop words. `started`: when the request started.
+    fn retry(
+        &self,
+        first: Option<Failure>,
+        started: Instant,
+    ) -> BoxFuture<'_, Result<reqwest::Response>> {
+        let what = format!("{} {}", self.request.method, self.request.url.path());
+        Box::pin(async move {
+            retry::run_after(first, started, self.policy, self.state, &what, || {
+                self.send()
+            })
+            .await
+        })
+    }
+}
+
+/// The first attempt, with what [`retry::run`] does around it done inline: wait for the
+/// client's turn, credit the retry budget, start a cooldown on `429` + `Retry-After`.
+async fn first_attempt(
+    shared: &Shared,
+    request: &Request,
+    policy: Option<&Policy>,
+) -> Result<reqwest::Response> {
+    let started = Instant::now();
+    let attempt = Attempt {
+        shared,
+        request,
+        policy: policy.unwrap_or(&shared.retry_policy),
+        state: shared.is_api_origin(&request.url).then_some(&shared.retry),
+        idempotent: retry::is_idempotent(&request.method, &request.headers),
+    };
+    if let Some(state) = attempt.state {
+        // The request's name only appears in the error of a hold longer than the policy
+        // waits; then the loop starts over and words that error itself.
+        if state.wait_turn(attempt.policy, "").await.is_err() {
+            return attempt.retry(None, started).await;
+        }
+    }
+    match attempt.send().await {
+        Ok(response) => {
+            if let Some(state) = attempt.state {
+                state.deposit();
+            }
+            Ok(response)
+        }
+        Err(failure) if failure.retryable => attempt.retry(Some(failure), started).await,
+        Err(Failure { error, .. }) => {
+            if let Some(state) = attempt.state {
+                state.deposit();
+                if error.status() == Some(StatusCode::TOO_MANY_REQUESTS)
+                    && let Some(wait) = error.retry_after()
+                {
+                    state.cool_down(wait);
+                }
+            }
+            Err(error)
+        }
+    }
 }
 
 /// One attempt from the caller's view, within its time budget (the token wait included).
@@ -221,12 +295,14 @@ async fn send(
     token: Option<&AccessToken>,
     deadline: Option<Instant>,
 ) -> Result<reqwest::Response> {
-    let mut url = request.url.clone();
+    // The request's own URL until a redirect: no copy of it is kept for the common case.
+    let mut redirected: Option<Url> = None;
     let mut method = request.method.clone();
     let mut with_body = true;
     for _ in 0..=MAX_REDIRECTS {
-        let on_api = shared.is_api_origin(&url);
-        let on_origin = same_origin(&url, &request.url);
+        let url = redirected.as_ref().unwrap_or(&request.url);
+        let on_api = shared.is_api_origin(url);
+        let on_origin = same_origin(url, &request.url);
         let mut builder = shared.http.request(method.clone(), url.clone());
         if on_api && !shared.default_headers.is_empty() {
             builder = builder.headers(shared.default_headers.clone());
@@ -308,7 +384,7 @@ async fn send(
             }
             _ => {}
         }
-        url = next;
+        redirected = Some(next);
     }
     Err(Error::new(
         ErrorKind::Transport,
@@ -339,14 +415,38 @@ pub(crate) async fn check_status(
     response: reqwest::Response,
     token: Option<&AccessToken>,
 ) -> Result<reqwest::Response> {
-    let status = response.status();
-    let now_utc = shared.clock.now_utc();
-    if shared.is_api_origin(response.url()) {
-        shared.retry.observe(response.headers(), now_utc);
+    if has_rate_limit_headers(response.headers()) && shared.is_api_origin(response.url()) {
+        shared
+            .retry
+            .observe(response.headers(), shared.clock.now_utc());
     }
-    if status.is_success() {
+    if response.status().is_success() {
         return Ok(response);
     }
+    // Boxed: reading and parsing an error body is the rare path; it stays out of the future
+    // of every request.
+    Err(Box::pin(error_from(shared, method, response, token)).await)
+}
+
+/// Whether a response carries any of the rate-limit headers [`retry::RateLimit`] reads
+/// (`RateLimit`, `RateLimit-Policy`, `RateLimit-*`, `X-RateLimit-*`): most responses have
+/// none, and then nothing is parsed. Header names are stored lowercase.
+fn has_rate_limit_headers(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| {
+        let name = name.as_str().as_bytes();
+        name.starts_with(b"ratelimit") || name.starts_with(b"x-ratelimit")
+    })
+}
+
+/// The error for a response whose status is not a success.
+async fn error_from(
+    shared: &Shared,
+    method: &Method,
+    response: reqwest::Response,
+    token: Option<&AccessToken>,
+) -> Error {
+    let status = response.status();
+    let now_utc = shared.clock.now_utc();
     let headers = response.headers().clone();
     let what = format!("{method} {}", response.url().path());
     let body = body::read_prefix(response, ERROR_BODY_LIMIT).await;
@@ -368,9 +468,37 @@ pub(crate) async fn check_status(
                 request_id(&headers, secrets),
             )
         });
-    Err(Error::new(kind, message)
+    Error::new(kind, message)
         .with_status(status)
         .with_request_id(id)
         .with_retry_after(retry::retry_after(&headers, now_utc))
-        .with_api_error(api))
+        .with_api_error(api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_headers_are_recognised_by_name_whatever_the_family() {
+        let with = |name: &'static str| {
+            HeaderMap::from_iter([(
+                header::HeaderName::from_static(name),
+                header::HeaderValue::from_static("1"),
+            )])
+        };
+        for name in [
+            "ratelimit",
+            "ratelimit-policy",
+            "ratelimit-remaining",
+            "x-ratelimit-limit",
+            "x-ratelimit-reset",
+        ] {
+            assert!(has_rate_limit_headers(&with(name)), "{name}");
+        }
+        for name in ["content-type", "retry-after", "x-request-id"] {
+            assert!(!has_rate_limit_headers(&with(name)), "{name}");
+        }
+        assert!(!has_rate_limit_headers(&HeaderMap::new()));
+    }
 }

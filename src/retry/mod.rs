@@ -51,6 +51,7 @@ use std::{
 };
 
 use backon::Retryable;
+use futures_util::future::Either;
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use tokio::time::Instant;
 
@@ -133,28 +134,57 @@ pub(crate) async fn run<T, Fut>(
     policy: &Policy,
     client: Option<&ClientState>,
     what: &str,
+    attempt: impl FnMut() -> Fut,
+) -> Result<T>
+where
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    run_after(None, Instant::now(), policy, client, what, attempt).await
+}
+
+/// [`run`] for a request whose first attempt was already made, at `started` (after waiting
+/// its turn): `first` is taken as that attempt's outcome, and `attempt` makes the next ones.
+/// The send path uses it to keep the loop off the path of requests that succeed at once.
+pub(crate) async fn run_after<T, Fut>(
+    first: Option<Failure>,
+    started: Instant,
+    policy: &Policy,
+    client: Option<&ClientState>,
+    what: &str,
     mut attempt: impl FnMut() -> Fut,
 ) -> Result<T>
 where
     Fut: Future<Output = Result<T, Failure>>,
 {
-    let started = Instant::now();
+    let mut first = first;
     let attempts = AtomicU32::new(0);
     if let Some(state) = client {
         state.deposit();
     }
     let result = (|| {
-        let sent = attempt();
+        let step = match first.take() {
+            Some(made) => Either::Left(made),
+            None => Either::Right(attempt()),
+        };
         let attempts = &attempts;
         async move {
-            if let Some(state) = client {
-                state
-                    .wait_turn(policy, what)
-                    .await
-                    .map_err(Failure::fatal)?;
-            }
-            attempts.fetch_add(1, Ordering::Relaxed);
-            let result = sent.await;
+            let result = match step {
+                // Made already, after waiting its turn.
+                Either::Left(made) => {
+                    attempts.fetch_add(1, Ordering::Relaxed);
+                    Err(made)
+                }
+                Either::Right(sent) => {
+                    if let Some(state) = client {
+                        state
+                            .wait_turn(policy, what)
+                            .await
+                            .map_err(Failure::fatal)?;
+                    }
+                    attempts.fetch_add(1, Ordering::Relaxed);
+                    sent.await
+                }
+            };
             if let (Some(state), Err(failure)) = (client, &result)
                 && failure.error.status() == Some(StatusCode::TOO_MANY_REQUESTS)
                 && let Some(wait) = failure.error.retry_after()
