@@ -2,6 +2,10 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
+use futures_util::{
+    TryFutureExt,
+    future::{self, Either},
+};
 use reqwest::{
     Method,
     header::{HeaderMap, HeaderName, HeaderValue},
@@ -315,26 +319,37 @@ impl RequestBuilder {
     ///
     /// An empty body decodes as JSON `null`, so `send::<()>()` and `send::<Option<T>>()`
     /// accept `204 No Content`.
-    pub async fn send<T: DeserializeOwned>(self) -> Result<T> {
+    ///
+    /// The future owns what it needs (`Send + 'static`): it can be spawned.
+    pub fn send<T: DeserializeOwned>(self) -> impl Future<Output = Result<T>> + Send + 'static {
         let method = self.method.clone();
-        let response = self.send_raw().await?;
-        let path = response.url().path().to_owned();
-        let bytes = response.bytes().await.map_err(|e| {
-            Error::transport(
-                format!("{method} {path}: could not read the response body"),
-                e,
-            )
-        })?;
-        decode(&bytes, &method, &path)
+        // `and_then` rather than an `async` block that awaits `send_raw()`: awaiting a future
+        // the block holds would keep two copies of it in the block's state.
+        self.send_raw().and_then(|response| async move {
+            // Only read on an error below, but `bytes()` consumes the response.
+            let path = response.url().path().to_owned();
+            let bytes = response.bytes().await.map_err(|e| {
+                Error::transport(
+                    format!("{method} {path}: could not read the response body"),
+                    e,
+                )
+            })?;
+            decode(&bytes, &method, &path)
+        })
     }
 
     /// Sends the request and returns the successful response as it came: for bodies that are
     /// not JSON, streaming, or headers. Error statuses are still turned into [`Error`]s.
-    pub async fn send_raw(self) -> Result<reqwest::Response> {
-        if let Some(err) = self.error {
-            return Err(err);
-        }
-        let url = self.url?;
+    ///
+    /// The future owns what it needs (`Send + 'static`): it can be spawned.
+    pub fn send_raw(self) -> impl Future<Output = Result<reqwest::Response>> + Send + 'static {
+        // Taken apart before the future is made, so that the future holds the request once
+        // and lends it to the send path rather than moving it again.
+        let url = match (self.error, self.url) {
+            (Some(err), _) | (None, Err(err)) => return Either::Left(future::ready(Err(err))),
+            (None, Ok(url)) => url,
+        };
+        let (client, policy) = (self.client, self.retry_policy);
         let request = transport::Request {
             method: self.method,
             url,
@@ -342,7 +357,11 @@ impl RequestBuilder {
             body: self.body,
             timeout: self.timeout,
         };
-        transport::execute(&self.client.inner, request, self.retry_policy.as_ref()).await
+        // Boxed: the send path's state (retry loop, redirects, error reading) stays off the
+        // caller's future, which every request in flight holds.
+        Either::Right(Box::pin(async move {
+            transport::execute(&client.inner, request, policy.as_ref()).await
+        }))
     }
 }
 
@@ -881,5 +900,26 @@ impl ClientBuilder {
                 store_error,
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_request_future_stays_under_2_kib() {
+        // Every request in flight holds one: 256 in flight are 256 of these. The retry loop and
+        // the error path are boxed, so they do not count here.
+        let client = Client::builder()
+            .base_url("https://api.example.com")
+            .token_url("https://auth.example.com/token")
+            .refresh_token("r")
+            .build()
+            .unwrap();
+        let typed = client.get("/me").send::<serde_json::Value>();
+        let raw = client.get("/me").send_raw();
+        assert!(size_of_val(&typed) <= 2048, "{} B", size_of_val(&typed));
+        assert!(size_of_val(&raw) <= 2048, "{} B", size_of_val(&raw));
     }
 }

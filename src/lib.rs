@@ -18,8 +18,8 @@
 //!   streams), [`widgets`] (the typed reference API), `mock` (feature `mock`: a fake API for
 //!   tests), `login` (feature `login`: getting the first refresh token)
 //! - Guides in the repository's `docs/` folder (their examples are compiled as doctests):
-//!   `architecture.md`, `auth.md`, `retries.md`, `pagination.md`, `testing.md`, `security.md`,
-//!   `widgets-api.md`
+//!   `architecture.md`, `auth.md`, `benchmarks.md`, `retries.md`, `pagination.md`, `testing.md`,
+//!   `security.md`, `widgets-api.md`
 //!
 //! # Getting started
 //!
@@ -183,6 +183,8 @@ mod guides {
     struct Architecture;
     #[doc = include_str!("../docs/auth.md")]
     struct Auth;
+    #[doc = include_str!("../docs/benchmarks.md")]
+    struct Benchmarks;
     #[doc = include_str!("../docs/pagination.md")]
     struct Pagination;
     #[doc = include_str!("../docs/retries.md")]
