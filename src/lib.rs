@@ -150,6 +150,8 @@ pub use auth::{
     SystemClock, TokenSource,
     store::{FileStore, FnStore, MemoryStore, RefreshTokenStore},
 };
+#[cfg(feature = "redis")]
+pub use auth::store::RedisStore;
 pub use client::{Client, ClientBuilder, RequestBuilder};
 pub use config::Config;
 pub use error::{ApiError, AuthErrorKind, Error, ErrorKind, Result, RetrySummary};

@@ -2,7 +2,8 @@
 //! the retry budget.
 
 use std::{
-    sync::{Mutex, MutexGuard},
+    fmt,
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime},
 };
 
@@ -20,6 +21,22 @@ pub(crate) struct ClientState {
     reserve_milli: u64,
     ratio_milli: u64,
     wait_for_quota_reset: bool,
+    /// Holds published to (and read from) the other clients of a fleet, if any.
+    shared: Option<Arc<dyn SharedCooldown>>,
+}
+
+/// A hold on every request, shared by the clients of a fleet (other processes, other hosts):
+/// a 429 `Retry-After` or an exhausted rate-limit quota seen by one client holds them all.
+///
+/// [`RedisStore`](crate::auth::store::RedisStore) implements it (feature `redis`). Both
+/// methods are called on the request path, so they must not wait for I/O: publish in the
+/// background, and answer [`held_until`](SharedCooldown::held_until) from a local copy.
+pub trait SharedCooldown: fmt::Debug + Send + Sync + 'static {
+    /// Tells the fleet that no request should be sent before `until` (wall clock).
+    fn publish(&self, until: SystemTime);
+
+    /// Until when the fleet holds requests, as last known (wall clock); `None`: no hold.
+    fn held_until(&self) -> Option<SystemTime>;
 }
 
 #[derive(Debug)]
@@ -44,7 +61,29 @@ impl ClientState {
             reserve_milli,
             ratio_milli: (budget.ratio * 1000.0).round() as u64,
             wait_for_quota_reset,
+            shared: None,
         }
+    }
+
+    /// Shares cooldowns and quota holds with a fleet (see [`SharedCooldown`]).
+    pub(crate) fn with_shared_cooldown(mut self, shared: Option<Arc<dyn SharedCooldown>>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Publishes a hold that ends at `until` (a monotonic instant) to the fleet, if any.
+    fn publish(&self, until: Instant) {
+        if let Some(shared) = &self.shared {
+            let left = until.saturating_duration_since(Instant::now());
+            shared.publish(SystemTime::now() + left);
+        }
+    }
+
+    /// The fleet's hold as a monotonic instant, if it is still running.
+    fn fleet_hold(&self, now: Instant) -> Option<Instant> {
+        let until = self.shared.as_ref()?.held_until()?;
+        let left = until.duration_since(SystemTime::now()).ok()?;
+        Some(now + left)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -59,7 +98,13 @@ impl ClientState {
     /// Remembers the rate-limit headers of an API response, if it has any.
     pub(crate) fn observe(&self, headers: &HeaderMap, now_utc: SystemTime) {
         if let Some(seen) = RateLimit::from_headers(headers, now_utc, Instant::now()) {
+            let exhausted = seen
+                .exhausted_until(Instant::now())
+                .filter(|_| self.wait_for_quota_reset);
             self.lock().rate_limit = Some(seen);
+            if let Some(until) = exhausted {
+                self.publish(until);
+            }
         }
     }
 
@@ -70,6 +115,8 @@ impl ClientState {
         if state.cooldown_until.is_none_or(|current| current < until) {
             tracing::info!(target: "authed::retry", wait_ms = wait.as_millis() as u64, "429 with Retry-After: holding every request of this client");
             state.cooldown_until = Some(until);
+            drop(state);
+            self.publish(until);
         }
     }
 
@@ -80,7 +127,11 @@ impl ClientState {
             let now = Instant::now();
             let (until, why) = {
                 let state = self.lock();
-                let cooldown = state.cooldown_until.filter(|until| *until > now);
+                let fleet = self.fleet_hold(now);
+                let cooldown = state
+                    .cooldown_until
+                    .filter(|until| *until > now)
+                    .max(fleet);
                 let quota = state
                     .rate_limit
                     .as_ref()
