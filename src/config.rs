@@ -102,7 +102,9 @@ impl FromStr for TokenStoreConfig {
         let scheme = s.split(':').next().unwrap_or("");
         #[cfg(feature = "redis")]
         if crate::auth::store::RedisConfig::is_redis_url(s) {
-            return Ok(TokenStoreConfig::Redis(crate::auth::store::RedisConfig::new(s)));
+            return Ok(TokenStoreConfig::Redis(
+                crate::auth::store::RedisConfig::new(s),
+            ));
         }
         if scheme.eq_ignore_ascii_case("redis") || scheme.eq_ignore_ascii_case("rediss") {
             return Err(Error::config(

@@ -145,13 +145,13 @@ mod transport;
 #[cfg_attr(docsrs, doc(cfg(feature = "widgets")))]
 pub mod widgets;
 
+#[cfg(feature = "redis")]
+pub use auth::store::RedisStore;
 pub use auth::{
     AccessToken, ClientAuth, ClientSecret, Clock, DEFAULT_TOKEN_LIFETIME, GrantType, RefreshToken,
     SystemClock, TokenSource,
     store::{FileStore, FnStore, MemoryStore, RefreshTokenStore},
 };
-#[cfg(feature = "redis")]
-pub use auth::store::RedisStore;
 pub use client::{Client, ClientBuilder, RequestBuilder};
 pub use config::Config;
 pub use error::{ApiError, AuthErrorKind, Error, ErrorKind, Result, RetrySummary};

@@ -128,10 +128,7 @@ impl ClientState {
             let (until, why) = {
                 let state = self.lock();
                 let fleet = self.fleet_hold(now);
-                let cooldown = state
-                    .cooldown_until
-                    .filter(|until| *until > now)
-                    .max(fleet);
+                let cooldown = state.cooldown_until.filter(|until| *until > now).max(fleet);
                 let quota = state
                     .rate_limit
                     .as_ref()

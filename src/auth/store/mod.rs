@@ -49,11 +49,11 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisConfig, RedisStore};
 pub use file::FileStore;
 pub use fn_store::FnStore;
 pub use memory::MemoryStore;
-#[cfg(feature = "redis")]
-pub use self::redis::{RedisConfig, RedisStore};
 
 /// The future returned by the [`RefreshTokenStore`] methods.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;

@@ -171,8 +171,10 @@ enum Target {
 /// What the clones of one store share.
 struct Shared {
     conn: OnceCell<ConnectionManager>,
-    /// The fleet's hold as last read, and when it was read.
-    hold: Mutex<(Option<SystemTime>, Option<Instant>)>,
+    /// The fleet's hold as last read.
+    hold: Mutex<Option<SystemTime>>,
+    /// Whether the task that re-reads the hold runs.
+    polling: std::sync::atomic::AtomicBool,
     /// The last record seen, for the opt-in local-only mode.
     local: Mutex<Option<StoredTokens>>,
 }
@@ -247,7 +249,8 @@ impl RedisStore {
             local_only_when_down: false,
             shared: Arc::new(Shared {
                 conn: OnceCell::new(),
-                hold: Mutex::new((None, None)),
+                hold: Mutex::new(None),
+                polling: std::sync::atomic::AtomicBool::new(false),
                 local: Mutex::new(None),
             }),
         }
@@ -319,31 +322,14 @@ impl RedisStore {
     }
 
     fn key_name(&self, suffix: &str) -> String {
-        format!("{}:{suffix}", self.prefix.as_deref().unwrap_or("authed:default"))
+        format!(
+            "{}:{suffix}",
+            self.prefix.as_deref().unwrap_or("authed:default")
+        )
     }
 
     async fn conn(&self) -> Result<ConnectionManager> {
-        let Target::Url(client, _) = &self.target else {
-            return self
-                .shared
-                .conn
-                .get()
-                .cloned()
-                .ok_or_else(|| Error::new(ErrorKind::Store, "no Redis connection manager"));
-        };
-        self.shared
-            .conn
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(Duration::from_secs(2)))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(500));
-                ConnectionManager::new_lazy_with_config((**client).clone(), config)
-                    .map_err(|e| redis_error("connect to", e))
-            })
-            .await
-            .cloned()
+        connect(&self.target, &self.shared).await
     }
 
     // ----- the record -----
@@ -497,12 +483,7 @@ impl RedisStore {
             tokio::time::sleep(jittered.min(deadline - now)).await;
             pause = (pause * 2).min(Duration::from_millis(100));
         }
-        let renewal = tokio::spawn(renew(
-            conn.clone(),
-            key.clone(),
-            owner.clone(),
-            self.lease,
-        ));
+        let renewal = tokio::spawn(renew(conn.clone(), key.clone(), owner.clone(), self.lease));
         Ok(StoreLock::new(Lease {
             conn,
             key,
@@ -550,22 +531,41 @@ impl RedisStore {
 
     // ----- the fleet's hold -----
 
+    /// Starts (once) the task that re-reads the fleet's hold every [`HOLD_POLL`]; it ends when
+    /// the last clone of the store is dropped.
     fn poll_hold(&self) {
+        use std::sync::atomic::Ordering;
+        if self.shared.polling.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.shared.polling.store(false, Ordering::Release);
             return;
         };
-        let this = self.clone();
+        let shared = Arc::downgrade(&self.shared);
+        let key = self.key_name("hold");
+        let target = self.target.clone();
         runtime.spawn(async move {
-            let Ok(mut conn) = this.conn().await else {
-                return;
-            };
-            let until: redis::RedisResult<Option<u64>> = redis::cmd("GET")
-                .arg(this.key_name("hold"))
-                .query_async(&mut conn)
-                .await;
-            if let Ok(until) = until {
-                let until = until.map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
-                this.shared.hold.lock().unwrap_or_else(|e| e.into_inner()).0 = until;
+            loop {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                let mut conn = match connect(&target, &shared).await {
+                    Ok(conn) => conn,
+                    Err(_) => {
+                        drop(shared);
+                        tokio::time::sleep(HOLD_POLL).await;
+                        continue;
+                    }
+                };
+                let until: redis::RedisResult<Option<u64>> =
+                    redis::cmd("GET").arg(&key).query_async(&mut conn).await;
+                if let Ok(until) = until {
+                    *shared.hold.lock().unwrap_or_else(|e| e.into_inner()) =
+                        until.map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
+                }
+                drop(shared);
+                tokio::time::sleep(HOLD_POLL).await;
             }
         });
     }
@@ -639,7 +639,7 @@ impl SharedCooldown for RedisStore {
     fn publish(&self, until: SystemTime) {
         {
             let mut hold = self.shared.hold.lock().unwrap_or_else(|e| e.into_inner());
-            hold.0 = hold.0.max(Some(until));
+            *hold = (*hold).max(Some(until));
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
@@ -669,20 +669,34 @@ impl SharedCooldown for RedisStore {
     }
 
     fn held_until(&self) -> Option<SystemTime> {
-        let (until, stale) = {
-            let mut hold = self.shared.hold.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let stale = hold.1.is_none_or(|at| now.duration_since(at) >= HOLD_POLL);
-            if stale {
-                hold.1 = Some(now);
-            }
-            (hold.0, stale)
-        };
-        if stale {
-            self.poll_hold();
-        }
+        self.poll_hold();
+        let until = *self.shared.hold.lock().unwrap_or_else(|e| e.into_inner());
         until.filter(|u| *u > SystemTime::now())
     }
+}
+
+/// The store's connection manager, made on first use (lazily connected).
+async fn connect(target: &Target, shared: &Shared) -> Result<ConnectionManager> {
+    let Target::Url(client, _) = target else {
+        return shared
+            .conn
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::Store, "no Redis connection manager"));
+    };
+    shared
+        .conn
+        .get_or_try_init(|| async {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(2)))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(500));
+            ConnectionManager::new_lazy_with_config((**client).clone(), config)
+                .map_err(|e| redis_error("connect to", e))
+        })
+        .await
+        .cloned()
 }
 
 /// The compare-and-swap identity of a refresh token: its full SHA-256, never the token.
