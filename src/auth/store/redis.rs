@@ -1,5 +1,4 @@
-//! [`RedisStore`]: one rotating grant and one rate limit shared by a fleet through Redis
-//! (feature `redis`). The guide is `docs/fleet.md`.
+#![doc = include_str!("../../../docs/fleet.md")]
 
 use std::{
     fmt,
