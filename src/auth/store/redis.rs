@@ -764,3 +764,93 @@ async fn renew(mut conn: ConnectionManager, key: String, owner: String, lease: D
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(rt: &str) -> StoredTokens {
+        StoredTokens::new(RefreshToken::new(rt), Some("seed".into()))
+    }
+
+    #[test]
+    fn sealed_records_round_trip_and_a_wrong_secret_is_a_clear_store_error() {
+        let url = "redis://:pw-secret@127.0.0.1:1/0";
+        let store = RedisStore::from_url(url)
+            .unwrap()
+            .key_prefix("p")
+            .encryption_secret("key-a");
+        let sealed = store.seal(&record("rt-secret-value").to_json()).unwrap();
+        assert!(sealed.starts_with(SEALED));
+        assert!(!sealed.contains("rt-secret-value"));
+        // A random nonce per write: the same record never seals the same way twice.
+        assert_ne!(
+            sealed,
+            store.seal(&record("rt-secret-value").to_json()).unwrap()
+        );
+        let back = store.open(&sealed).unwrap();
+        assert_eq!(back.refresh_token.expose_secret(), "rt-secret-value");
+
+        let wrong = RedisStore::from_url(url)
+            .unwrap()
+            .key_prefix("p")
+            .encryption_secret("key-b");
+        let moved = RedisStore::from_url(url)
+            .unwrap()
+            .key_prefix("other")
+            .encryption_secret("key-a");
+        let plain = RedisStore::from_url(url).unwrap().key_prefix("p");
+        for (store, stored, expect) in [
+            (&wrong, sealed.as_str(), "wrong encryption secret"),
+            (&moved, sealed.as_str(), "wrong encryption secret"),
+            (&plain, sealed.as_str(), "configure its secret"),
+            (&wrong, "enc1:!!not base64", "wrong encryption secret"),
+            (
+                &store,
+                r#"{"refresh_token":"rt-secret-value"}"#,
+                "not encrypted",
+            ),
+        ] {
+            let err = store.open(stored).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Store);
+            assert!(err.to_string().contains(expect), "{err}");
+            assert!(!format!("{err} {err:?}").contains("rt-secret-value"));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_url_never_shows_and_an_unreachable_redis_fails_closed_with_a_store_error() {
+        let store = RedisStore::from_url("redis://app:pw-secret@127.0.0.1:1/0")
+            .unwrap()
+            .lock_wait(Duration::from_millis(100));
+        let shown = format!("{store:?}");
+        assert!(
+            !shown.contains("pw-secret") && !shown.contains("127.0.0.1"),
+            "{shown}"
+        );
+        for err in [
+            store.load().await.unwrap_err(),
+            store.lock().await.unwrap_err(),
+            store.save(None, &record("rt-x")).await.unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), ErrorKind::Store);
+            assert!(!format!("{err} {err:?}").contains("pw-secret"), "{err:?}");
+        }
+        let err = RedisStore::from_url("redis://app:pw-secret@[::1/0").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(!format!("{err} {err:?}").contains("pw-secret"));
+        assert!(RedisStore::from_url("http://example.com").is_err());
+    }
+
+    #[tokio::test]
+    async fn local_only_mode_serves_the_last_record_when_redis_is_down() {
+        let store = RedisStore::from_url("redis://127.0.0.1:1/0")
+            .unwrap()
+            .local_only_when_down(true);
+        assert!(store.load().await.unwrap().is_none());
+        store.save(None, &record("rt-local")).await.unwrap();
+        let back = store.load().await.unwrap().unwrap();
+        assert_eq!(back.refresh_token.expose_secret(), "rt-local");
+        let _lock = store.lock().await.unwrap();
+    }
+}
