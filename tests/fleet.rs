@@ -107,6 +107,10 @@ async fn eight_clients_in_one_process_share_one_rotating_grant() {
         (total.invalid_grant, total.store_errors, total.other),
         (0, 0, 0)
     );
+    eprintln!(
+        "8 clients: {} token requests in {run:?}; one client alone: {baseline}",
+        stats.token_requests
+    );
     assert!(
         stats.token_requests as f64 <= 1.5 * baseline as f64,
         "8 clients made {} token requests, one alone {baseline}",
@@ -227,6 +231,10 @@ async fn four_processes_share_one_rotating_grant_for_20_seconds() {
     }
     let stats = api.stats();
     assert_eq!(stats.invalid_grants, 0, "{stats:?}");
+    eprintln!(
+        "4 processes: {} token requests in {run:?}; one client alone: {baseline}",
+        stats.token_requests
+    );
     assert!(
         stats.token_requests as f64 <= 1.5 * baseline as f64,
         "4 processes made {} token requests in {run:?}, one client alone {baseline}",
