@@ -407,3 +407,74 @@ async fn a_429_seen_by_one_client_holds_the_other_clients_of_the_fleet() {
         "{b_sent_after:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_reseeds_from_the_configured_token_or_asks_for_reauthentication() {
+    let _serial = serial().await;
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let flush = |mut conn: redis::aio::MultiplexedConnection| async move {
+        redis::cmd("FLUSHALL")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+    };
+
+    // A server that does not rotate still accepts the configured token: re-seeded, no error.
+    let api = MockApi::builder().start().await;
+    let client = fleet_client(&api, &redis, Duration::from_secs(5));
+    client
+        .get("/v1/me")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap();
+    flush(conn.clone()).await;
+    api.expire_access_tokens();
+    client
+        .get("/v1/me")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap();
+    let stored: bool = redis::cmd("EXISTS")
+        .arg(
+            redis::cmd("KEYS")
+                .arg("authed:*:tokens")
+                .query_async::<Vec<String>>(&mut conn)
+                .await
+                .unwrap(),
+        )
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(stored, "the store was not re-seeded");
+
+    // A rotating server has retired the configured token: a clear re-authentication error.
+    let api = self::api().await;
+    let client = fleet_client(&api, &redis, Duration::from_secs(5));
+    client
+        .get("/v1/me")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap();
+    api.expire_access_tokens();
+    client
+        .get("/v1/me")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap(); // rotated
+    flush(conn.clone()).await;
+    api.expire_access_tokens();
+    let err = client
+        .get("/v1/me")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap_err();
+    assert!(err.is_reauth_required(), "{err}");
+    assert!(err.to_string().contains("re-authentication"), "{err}");
+}
