@@ -499,6 +499,10 @@ pub struct ClientBuilder {
     pool_idle_timeout: Option<Duration>,
     configure_http: Option<HttpHook>,
     error: Option<Error>,
+    /// Where cooldowns and quota holds are shared with a fleet (a Redis store, or your own).
+    shared_cooldown: Option<Arc<dyn retry::SharedCooldown>>,
+    #[cfg(feature = "redis")]
+    redis: Option<crate::auth::store::RedisStore>,
 }
 
 type HttpHook = Box<dyn FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send>;
@@ -559,6 +563,9 @@ impl ClientBuilder {
             pool_idle_timeout: Some(Duration::from_secs(90)),
             configure_http: None,
             error: None,
+            shared_cooldown: None,
+            #[cfg(feature = "redis")]
+            redis: None,
         }
     }
 
@@ -586,6 +593,13 @@ impl ClientBuilder {
                 let store = FileStore::new(path);
                 match store.check() {
                     Ok(()) => builder.token_store(store),
+                    Err(e) => builder.fail(e),
+                }
+            }
+            #[cfg(feature = "redis")]
+            TokenStoreConfig::Redis(config) => {
+                match crate::auth::store::RedisStore::from_config(config) {
+                    Ok(store) => builder.redis_store(store),
                     Err(e) => builder.fail(e),
                 }
             }
@@ -668,6 +682,32 @@ impl ClientBuilder {
     /// Where the refresh token is kept (default: memory only); see [`crate::auth::store`].
     pub fn token_store(mut self, store: impl RefreshTokenStore) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Shares the grant and the rate limit with a fleet through Redis (feature `redis`; what
+    /// `<P>_TOKEN_STORE=redis://…` selects): `store` keeps the refresh token and the shared
+    /// access token, and holds every client of the fleet after a 429 or an exhausted quota.
+    /// Unless set, its key prefix is derived from the token URL and client id; the token
+    /// request timeout is capped at half its [lease](crate::RedisStore::lease). See
+    /// `docs/fleet.md`.
+    ///
+    /// ```no_run
+    /// # fn run() -> authed::Result<()> {
+    /// let store = authed::RedisStore::from_url("rediss://app:password@redis.internal:6380/0")?;
+    /// let client = authed::Config::from_env()?.into_builder().redis_store(store).build()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis_store(mut self, store: crate::auth::store::RedisStore) -> Self {
+        self.redis = Some(store);
+        self
+    }
+
+    /// Shares 429 cooldowns and exhausted-quota holds with other clients (other processes,
+    /// other hosts) through `cooldown`; [`redis_store`](Self::redis_store) sets it for you.
+    pub fn shared_cooldown(mut self, cooldown: impl retry::SharedCooldown) -> Self {
+        self.shared_cooldown = Some(Arc::new(cooldown));
         self
     }
 
@@ -815,6 +855,21 @@ impl ClientBuilder {
             .build()
             .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
 
+        #[allow(unused_mut)] // changed by a Redis store only
+        let (mut store, mut shared_cooldown, mut token_timeout) =
+            (self.store, self.shared_cooldown, self.timeout);
+        #[cfg(feature = "redis")]
+        if let Some(redis) = self.redis {
+            let redis = redis.with_default_prefix(
+                self.token_url.as_deref().unwrap_or_default(),
+                self.client_id.as_deref(),
+            );
+            // A token request must never outlive the lease that keeps the fleet waiting.
+            let bound = redis.lease_duration() / 2;
+            token_timeout = Some(token_timeout.map_or(bound, |t| t.min(bound)));
+            shared_cooldown.get_or_insert_with(|| Arc::new(redis.clone()));
+            store = Some(Arc::new(redis));
+        }
         let redactor = Redactor::default();
         let store_error = Arc::default();
         let source: Arc<dyn TokenSource> = match self.token_source {
@@ -831,7 +886,7 @@ impl ClientBuilder {
                     http.clone(),
                     self.clock.clone(),
                     self.retry_policy.clone(),
-                    self.timeout,
+                    token_timeout,
                 )
                 .with_client(
                     self.client_id.clone(),
@@ -856,7 +911,7 @@ impl ClientBuilder {
                         })
                     }
                     GrantType::RefreshToken => {
-                        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+                        let store = store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
                         match &self.refresh_token {
                             Some(t) if t.expose_secret().trim().is_empty() => {
                                 return Err(Error::config("the refresh token is empty"));
@@ -895,7 +950,8 @@ impl ClientBuilder {
                     self.retry_budget,
                     self.wait_for_quota_reset,
                     self.clock.clone(),
-                ),
+                )
+                .with_shared_cooldown(shared_cooldown),
                 redactor,
                 store_error,
             }),

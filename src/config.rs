@@ -13,7 +13,9 @@
 //! | `<P>_CLIENT_ID` | with `client_credentials` | the OAuth client id |
 //! | `<P>_CLIENT_SECRET` | with `client_credentials` | the client secret of a confidential client |
 //! | `<P>_SCOPE` | no | space-separated scopes to ask for |
-//! | `<P>_TOKEN_STORE` | no | `memory` (default), `file:PATH` or `file:///abs/path` |
+//! | `<P>_TOKEN_STORE` | no | `memory` (default), `file:PATH` or `file:///abs/path`, `redis://…` / `rediss://…` (feature `redis`; the URL is a secret) |
+//! | `<P>_TOKEN_STORE_KEY` | no | with Redis: the key prefix (default derived from a hash of the token URL and client id) |
+//! | `<P>_TOKEN_STORE_SECRET` | no | with Redis: encrypts the stored record (ChaCha20-Poly1305, key = SHA-256 of it) |
 //!
 //! A missing or empty required variable is a [`Config`](crate::ErrorKind::Config) error that
 //! names the variable and never shows its value. An empty optional variable counts as unset.
@@ -50,6 +52,10 @@ pub const ENV_CLIENT_SECRET: &str = "CLIENT_SECRET";
 pub const ENV_SCOPE: &str = "SCOPE";
 /// Suffix of the variable selecting the token store.
 pub const ENV_TOKEN_STORE: &str = "TOKEN_STORE";
+/// Suffix of the variable holding the key prefix of a shared (Redis) token store.
+pub const ENV_TOKEN_STORE_KEY: &str = "TOKEN_STORE_KEY";
+/// Suffix of the variable holding the secret that encrypts a shared (Redis) token record.
+pub const ENV_TOKEN_STORE_SECRET: &str = "TOKEN_STORE_SECRET";
 
 /// Where the refresh token is kept (`<P>_TOKEN_STORE`); see [`crate::auth::store`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,6 +67,10 @@ pub enum TokenStoreConfig {
     /// `file:PATH` or `file:///abs/path`: a [`FileStore`](crate::FileStore), shared safely by the
     /// processes of one host.
     File(PathBuf),
+    /// `redis://…`, `rediss://…` or `redis+unix://…` (feature `redis`): a
+    /// [`RedisStore`](crate::auth::store::RedisStore) shared by a fleet of hosts.
+    #[cfg(feature = "redis")]
+    Redis(crate::auth::store::RedisConfig),
 }
 
 impl FromStr for TokenStoreConfig {
@@ -90,6 +100,12 @@ impl FromStr for TokenStoreConfig {
             return Ok(TokenStoreConfig::File(path));
         }
         let scheme = s.split(':').next().unwrap_or("");
+        #[cfg(feature = "redis")]
+        if crate::auth::store::RedisConfig::is_redis_url(s) {
+            return Ok(TokenStoreConfig::Redis(
+                crate::auth::store::RedisConfig::new(s),
+            ));
+        }
         if scheme.eq_ignore_ascii_case("redis") || scheme.eq_ignore_ascii_case("rediss") {
             return Err(Error::config(
                 "a redis:// token store needs the `redis` feature of authed",
@@ -167,10 +183,17 @@ impl Config {
             Some(g) => g.parse().map_err(named(name(ENV_GRANT)))?,
             None => GrantType::default(),
         };
-        let token_store = match optional_var(&name(ENV_TOKEN_STORE))? {
+        #[allow(unused_mut)] // mutated with the `redis` feature only
+        let mut token_store = match optional_var(&name(ENV_TOKEN_STORE))? {
             Some(s) => s.parse().map_err(named(name(ENV_TOKEN_STORE)))?,
             None => TokenStoreConfig::default(),
         };
+        #[cfg(feature = "redis")]
+        if let TokenStoreConfig::Redis(redis) = &mut token_store {
+            redis.key_prefix = optional_var(&name(ENV_TOKEN_STORE_KEY))?;
+            redis.secret =
+                optional_var(&name(ENV_TOKEN_STORE_SECRET))?.map(secrecy::SecretString::from);
+        }
         let (refresh_token, client_id, client_secret) = match grant {
             GrantType::ClientCredentials => (
                 None,
@@ -182,6 +205,8 @@ impl Config {
                 let refresh_token = match token_store {
                     // The store may hold the token (written by a login, or rotated).
                     TokenStoreConfig::File(_) => optional_var(&var)?.map(RefreshToken::new),
+                    #[cfg(feature = "redis")]
+                    TokenStoreConfig::Redis(_) => optional_var(&var)?.map(RefreshToken::new),
                     _ => Some(RefreshToken::from_env(&var)?),
                 };
                 (
@@ -234,10 +259,35 @@ mod tests {
             ("s3://bucket/key", "unknown token store"),
             ("file:", "has no path"),
             ("file://host/x", "absolute path"),
-            ("redis://127.0.0.1/0", "`redis` feature"),
         ] {
             let err = bad.parse::<TokenStoreConfig>().unwrap_err();
             assert!(err.to_string().contains(expect), "{bad}: {err}");
+        }
+        #[cfg(not(feature = "redis"))]
+        assert!(
+            "redis://127.0.0.1/0"
+                .parse::<TokenStoreConfig>()
+                .unwrap_err()
+                .to_string()
+                .contains("`redis` feature")
+        );
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_urls_select_the_redis_store_and_never_show_the_password() {
+        for url in [
+            "redis://:s3cret-pass@10.0.0.5:6379/2",
+            "rediss://app:s3cret-pass@redis.internal:6380/0",
+            "redis+unix:///run/redis.sock",
+        ] {
+            let parsed = url.parse::<TokenStoreConfig>().unwrap();
+            let TokenStoreConfig::Redis(config) = &parsed else {
+                panic!("{url} is not a Redis store");
+            };
+            assert_eq!(secrecy::ExposeSecret::expose_secret(&config.url), url);
+            assert!(!format!("{parsed:?}").contains("s3cret-pass"));
+            assert!(!format!("{parsed:?}").contains("redis.internal"));
         }
     }
 }

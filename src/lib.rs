@@ -152,6 +152,8 @@ mod transport;
 #[cfg_attr(docsrs, doc(cfg(feature = "widgets")))]
 pub mod widgets;
 
+#[cfg(feature = "redis")]
+pub use auth::store::RedisStore;
 pub use auth::{
     AccessToken, ClientAuth, ClientSecret, Clock, DEFAULT_TOKEN_LIFETIME, GrantType, RefreshToken,
     SystemClock, TokenSource,
@@ -185,6 +187,9 @@ mod guides {
     struct Auth;
     #[doc = include_str!("../docs/benchmarks.md")]
     struct Benchmarks;
+    #[cfg(all(feature = "redis", feature = "mock"))]
+    #[doc = include_str!("../docs/fleet.md")]
+    struct Fleet;
     #[doc = include_str!("../docs/pagination.md")]
     struct Pagination;
     #[doc = include_str!("../docs/retries.md")]
@@ -194,6 +199,7 @@ mod guides {
     #[cfg(feature = "mock")]
     #[doc = include_str!("../docs/testing.md")]
     struct Testing;
+    #[cfg(feature = "widgets")]
     #[doc = include_str!("../docs/widgets-api.md")]
     struct WidgetsApi;
 }

@@ -51,8 +51,10 @@ pub(crate) const RETRY_GAP: Duration = Duration::from_secs(10);
 /// Longest mandatory window before expiry.
 const MANDATORY_MARGIN: Duration = Duration::from_secs(10);
 
-/// A token living less than this is unusable: the source is backed off.
-const MIN_LIFETIME: Duration = Duration::from_secs(1);
+/// A token living less than this is unusable: the source is backed off. Below one second so
+/// that an access token shared by a fleet (adopted with part of its lifetime gone) is usable;
+/// an `expires_in` of 0 is still refused.
+const MIN_LIFETIME: Duration = Duration::from_millis(250);
 
 /// First and longest backoff after a source issued an unusable token.
 const BROKEN_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));

@@ -70,6 +70,7 @@ pub use headers::RateLimit;
 pub(crate) use headers::retry_after;
 pub use policy::{Budget, Jitter, Policy};
 pub(crate) use state::ClientState;
+pub use state::SharedCooldown;
 
 use crate::{Error, ErrorKind, Result, clock::Clock};
 

@@ -28,6 +28,22 @@ pub(crate) struct ClientState {
     reserve_milli: u64,
     ratio_milli: u64,
     wait_for_quota_reset: bool,
+    /// Holds published to (and read from) the other clients of a fleet, if any.
+    shared: Option<Arc<dyn SharedCooldown>>,
+}
+
+/// A hold on every request, shared by the clients of a fleet (other processes, other hosts):
+/// a 429 `Retry-After` or an exhausted rate-limit quota seen by one client holds them all.
+///
+/// [`RedisStore`](crate::auth::store::RedisStore) implements it (feature `redis`). Both
+/// methods are called on the request path, so they must not wait for I/O: publish in the
+/// background, and answer [`held_until`](SharedCooldown::held_until) from a local copy.
+pub trait SharedCooldown: std::fmt::Debug + Send + Sync + 'static {
+    /// Tells the fleet that no request should be sent before `until` (wall clock).
+    fn publish(&self, until: std::time::SystemTime);
+
+    /// Until when the fleet holds requests, as last known (wall clock); `None`: no hold.
+    fn held_until(&self) -> Option<std::time::SystemTime>;
 }
 
 #[derive(Debug)]
@@ -149,7 +165,29 @@ impl ClientState {
             reserve_milli,
             ratio_milli: (budget.ratio * 1000.0).round() as u64,
             wait_for_quota_reset,
+            shared: None,
         }
+    }
+
+    /// Shares cooldowns and quota holds with a fleet (see [`SharedCooldown`]).
+    pub(crate) fn with_shared_cooldown(mut self, shared: Option<Arc<dyn SharedCooldown>>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Publishes a hold that ends at `until` (on the client's clock) to the fleet, if any.
+    fn publish(&self, until: Instant) {
+        if let Some(shared) = &self.shared {
+            let left = until.saturating_duration_since(self.clock.now());
+            shared.publish(self.clock.now_utc() + left);
+        }
+    }
+
+    /// The fleet's hold on the client's clock, if it is still running.
+    fn fleet_hold(&self, now: Instant) -> Option<Instant> {
+        let until = self.shared.as_ref()?.held_until()?;
+        let left = until.duration_since(self.clock.now_utc()).ok()?;
+        Some(now + left)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -179,12 +217,14 @@ impl ClientState {
         // This answer's own request is still counted in flight.
         let others = self.in_flight.load(Ordering::Relaxed).saturating_sub(1);
         let mut state = self.lock();
+        let mut publish = None;
         if let Some(wait) = cooldown {
             // A `Retry-After` of years holds (and so fails) requests for a day at most.
             let until = now + wait.min(MAX_SANE_WAIT);
             if state.cooldown_until.is_none_or(|current| current < until) {
                 tracing::info!(target: "authed::retry", wait_ms = wait.as_millis() as u64, "429 with Retry-After: holding every request of this client");
                 state.cooldown_until = Some(until);
+                publish = Some(until);
             }
         }
         if let Some(seen) = seen {
@@ -199,6 +239,15 @@ impl ClientState {
                 state.quota.observe(remaining, reset_at, others);
             }
             state.rate_limit = Some(seen);
+            if self.wait_for_quota_reset
+                && let Some(until) = state.quota.exhausted_until(now)
+            {
+                publish = publish.max(Some(until));
+            }
+        }
+        drop(state);
+        if let Some(until) = publish {
+            self.publish(until);
         }
     }
 
@@ -231,7 +280,10 @@ impl ClientState {
                 state
                     .quota
                     .expire(now, self.in_flight.load(Ordering::Relaxed));
-                let cooldown = state.cooldown_until.filter(|until| *until > now);
+                let cooldown = state
+                    .cooldown_until
+                    .max(self.fleet_hold(now))
+                    .filter(|until| *until > now);
                 let quota = state
                     .quota
                     .exhausted_until(now)

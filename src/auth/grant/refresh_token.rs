@@ -20,8 +20,9 @@ use crate::{
     },
 };
 
-/// A shared access token is adopted only with at least this much left.
-const ADOPT_MIN_LEFT: Duration = Duration::from_secs(1);
+/// A shared access token is adopted only with at least this much left (less than the whole
+/// lifetime of short-lived tokens, so that a fleet can share a 1 s token).
+const ADOPT_MIN_LEFT: Duration = Duration::from_millis(250);
 
 /// Mints tokens with a refresh token, following the store protocol of
 /// [`crate::auth::store`]: lock, re-read, adopt or refresh, save with compare-and-swap.

@@ -23,7 +23,8 @@
 //! | [`MemoryStore`] (default) | no | one client and its clones | none needed |
 //! | [`FileStore`] | yes | processes on one host | an OS file lock (released if the process dies) |
 //! | [`FnStore`] | yours | yours | none |
-//! | your own (Redis, a database row) | yes | a fleet | implement [`lock`](RefreshTokenStore::lock) |
+//! | `RedisStore` (feature `redis`) | yes | a fleet of hosts | a Redis lease, renewed while held |
+//! | your own (a database row) | yes | a fleet | implement [`lock`](RefreshTokenStore::lock) |
 //!
 //! **A failing store never loses a rotated token**: if a save fails (or takes longer than the
 //! store timeout), the error is logged at `ERROR` and kept for
@@ -45,7 +46,11 @@ use crate::{Error, ErrorKind, RefreshToken, Result};
 mod file;
 mod fn_store;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisConfig, RedisStore};
 pub use file::FileStore;
 pub use fn_store::FnStore;
 pub use memory::MemoryStore;

@@ -1,0 +1,480 @@
+//! Fleet mode against a real `redis-server` and the mock API with rotation and reuse
+//! detection (1 s tokens): many clients, in this process and in child processes, share one
+//! rotating grant and one rate limit. See `docs/fleet.md`.
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use authed::{Client, ErrorKind, RedisStore, config::TokenStoreConfig, mock::MockApi};
+use redis_server::RedisServer;
+use tokio::time::Instant;
+
+/// The fleet tests measure token requests and waits: they run one at a time, so that they do
+/// not starve each other of the CPU.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
+
+const TTL: Duration = Duration::from_secs(1);
+const PAUSE: Duration = Duration::from_millis(25);
+
+#[derive(Debug, Default)]
+struct Tally {
+    ok: usize,
+    store_errors: usize,
+    invalid_grant: usize,
+    other: usize,
+}
+
+/// Sends `GET /v1/me` every [`PAUSE`] until `until`, counting what the user would see.
+async fn work(client: &Client, until: Instant) -> Tally {
+    let mut tally = Tally::default();
+    while Instant::now() < until {
+        match client.get("/v1/me").send::<serde_json::Value>().await {
+            Ok(_) => tally.ok += 1,
+            Err(e) if e.is_reauth_required() => tally.invalid_grant += 1,
+            Err(e) if e.kind() == ErrorKind::Store => tally.store_errors += 1,
+            Err(e) => {
+                eprintln!("unexpected error: {e}");
+                tally.other += 1;
+            }
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
+    tally
+}
+
+async fn api() -> MockApi {
+    MockApi::builder()
+        .rotate_refresh_tokens(true)
+        .token_ttl(TTL)
+        .start()
+        .await
+}
+
+fn fleet_client(api: &MockApi, redis: &RedisServer, lease: Duration) -> Client {
+    let store = RedisStore::from_url(redis.url()).unwrap().lease(lease);
+    api.client_builder()
+        .redis_store(store)
+        .token_store_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap()
+}
+
+/// One client alone against its own mock for `run`: the yardstick for the fleet.
+async fn alone(run: Duration) -> usize {
+    let api = api().await;
+    let tally = work(&api.client(), Instant::now() + run).await;
+    assert!(tally.ok > 0, "{tally:?}");
+    api.stats().token_requests
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_clients_in_one_process_share_one_rotating_grant() {
+    let _serial = serial().await;
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let api = api().await;
+    let run = Duration::from_secs(4);
+    let until = Instant::now() + run;
+    let clients: Vec<_> = (0..8)
+        .map(|_| fleet_client(&api, &redis, Duration::from_secs(5)))
+        .collect();
+    let workers: Vec<_> = clients
+        .into_iter()
+        .map(|c| tokio::spawn(async move { work(&c, until).await }))
+        .collect();
+    let baseline = alone(run).await;
+    let mut total = Tally::default();
+    for w in workers {
+        let t = w.await.unwrap();
+        assert!(t.ok > 0, "{t:?}");
+        total.invalid_grant += t.invalid_grant;
+        total.store_errors += t.store_errors;
+        total.other += t.other;
+    }
+    let stats = api.stats();
+    assert_eq!(stats.invalid_grants, 0, "{stats:?}");
+    assert_eq!(
+        (total.invalid_grant, total.store_errors, total.other),
+        (0, 0, 0)
+    );
+    eprintln!(
+        "8 clients: {} token requests in {run:?}; one client alone: {baseline}",
+        stats.token_requests
+    );
+    assert!(
+        stats.token_requests as f64 <= 1.5 * baseline as f64,
+        "8 clients made {} token requests, one alone {baseline}",
+        stats.token_requests
+    );
+}
+
+// ===== child processes =====
+
+/// The body of a child process (re-executed test binary); a no-op in a normal test run.
+/// Configured from the environment, as a deployment would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_worker() {
+    let Ok(secs) = std::env::var("FLEET_WORKER_SECS") else {
+        return;
+    };
+    let lease: u64 = std::env::var("FLEET_WORKER_LEASE_MS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let config = authed::Config::from_env().unwrap();
+    let TokenStoreConfig::Redis(redis) = config.token_store.clone() else {
+        panic!("AUTHED_TOKEN_STORE is not a Redis URL");
+    };
+    let store = RedisStore::from_config(redis)
+        .unwrap()
+        .lease(Duration::from_millis(lease));
+    let client = config
+        .into_builder()
+        .redis_store(store)
+        .token_store_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs_f64(secs.parse().unwrap());
+    let t = work(&client, until).await;
+    println!(
+        "FLEET-WORKER ok={} store_errors={} invalid_grant={} other={}",
+        t.ok, t.store_errors, t.invalid_grant, t.other
+    );
+}
+
+fn spawn_worker(
+    api: &MockApi,
+    redis: &RedisServer,
+    secs: f64,
+    extra: &[(&str, String)],
+) -> std::process::Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "fleet_worker",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env("AUTHED_BASE_URL", api.base_url())
+        .env("AUTHED_TOKEN_URL", api.token_url())
+        .env(
+            "AUTHED_REFRESH_TOKEN",
+            authed::ExposeSecret::expose_secret(&api.refresh_token()),
+        )
+        .env("AUTHED_CLIENT_ID", "authed-mock")
+        .env("AUTHED_TOKEN_STORE", redis.url())
+        .env("FLEET_WORKER_SECS", secs.to_string())
+        .env("FLEET_WORKER_LEASE_MS", "3000")
+        .stdout(Stdio::piped());
+    for (k, v) in extra {
+        command.env(k, v);
+    }
+    command.spawn().unwrap()
+}
+
+fn tally_of(child: std::process::Child) -> Tally {
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("FLEET-WORKER"))
+        .unwrap_or_else(|| panic!("no tally from the worker: {text}"));
+    let field = |name: &str| -> usize {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    Tally {
+        ok: field("ok"),
+        store_errors: field("store_errors"),
+        invalid_grant: field("invalid_grant"),
+        other: field("other"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_share_one_rotating_grant_for_20_seconds() {
+    let _serial = serial().await;
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let api = api().await;
+    let run = Duration::from_secs(20);
+    let children: Vec<_> = (0..4)
+        .map(|_| spawn_worker(&api, &redis, run.as_secs_f64(), &[]))
+        .collect();
+    let baseline = alone(run).await;
+    for child in children {
+        let t = tokio::task::spawn_blocking(move || tally_of(child))
+            .await
+            .unwrap();
+        assert!(t.ok > 0, "{t:?}");
+        assert_eq!(
+            (t.invalid_grant, t.store_errors, t.other),
+            (0, 0, 0),
+            "{t:?}"
+        );
+    }
+    let stats = api.stats();
+    assert_eq!(stats.invalid_grants, 0, "{stats:?}");
+    eprintln!(
+        "4 processes: {} token requests in {run:?}; one client alone: {baseline}",
+        stats.token_requests
+    );
+    assert!(
+        stats.token_requests as f64 <= 1.5 * baseline as f64,
+        "4 processes made {} token requests in {run:?}, one client alone {baseline}",
+        stats.token_requests
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_holder_killed_mid_refresh_holds_the_fleet_at_most_one_lease() {
+    let _serial = serial().await;
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let api = api().await;
+    // The holder's token request goes to a server that accepts and never answers, so it is
+    // killed mid-refresh with its lease held (and the grant's token not yet used up).
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hole_url = format!("http://{}/oauth/token", black_hole.local_addr().unwrap());
+    let prefix = "authed:test-kill";
+    let mut holder = spawn_worker(
+        &api,
+        &redis,
+        30.0,
+        &[
+            ("AUTHED_TOKEN_URL", hole_url),
+            ("AUTHED_TOKEN_STORE_KEY", prefix.to_owned()),
+        ],
+    );
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let held: bool = redis::cmd("EXISTS")
+            .arg(format!("{prefix}:lock"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if held {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker never took the lock");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    holder.kill().unwrap(); // SIGKILL
+    holder.wait().unwrap();
+    let killed_at = Instant::now();
+
+    let lease = Duration::from_secs(3);
+    let store = RedisStore::from_url(redis.url())
+        .unwrap()
+        .lease(lease)
+        .key_prefix(prefix);
+    let client = api
+        .client_builder()
+        .redis_store(store)
+        .token_store_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    client
+        .get("/v1/me")
+        .send::<serde_json::Value>()
+        .await
+        .expect("the fleet recovers once the dead holder's lease expires");
+    let waited = killed_at.elapsed();
+    // It waited for the lease (the dead holder's lock was honoured), and no longer.
+    assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+    assert!(waited <= lease + Duration::from_secs(1), "{waited:?}");
+    // The grant is alive: the next refresh works too.
+    api.expire_access_tokens();
+    client
+        .get("/v1/me")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(api.stats().invalid_grants, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_fails_closed_with_store_errors_and_the_fleet_recovers_after_a_restart() {
+    let _serial = serial().await;
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let api = api().await;
+    let clients: Vec<_> = (0..3)
+        .map(|_| fleet_client(&api, &redis, Duration::from_secs(2)))
+        .collect();
+    let until = Instant::now() + Duration::from_secs(7);
+    let workers: Vec<_> = clients
+        .iter()
+        .cloned()
+        .map(|c| tokio::spawn(async move { work(&c, until).await }))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    redis.stop();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let _redis = tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .unwrap();
+    let mut total = Tally::default();
+    for w in workers {
+        let t = w.await.unwrap();
+        total.ok += t.ok;
+        total.store_errors += t.store_errors;
+        total.invalid_grant += t.invalid_grant;
+        total.other += t.other;
+    }
+    assert!(
+        total.store_errors > 0,
+        "no typed error while Redis was down: {total:?}"
+    );
+    assert_eq!((total.invalid_grant, total.other), (0, 0), "{total:?}");
+    // Recovered, and the grant is alive.
+    for client in &clients {
+        client
+            .get("/v1/me")
+            .send::<serde_json::Value>()
+            .await
+            .unwrap();
+    }
+    assert_eq!(api.stats().invalid_grants, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_seen_by_one_client_holds_the_other_clients_of_the_fleet() {
+    use wiremock::{Mock, ResponseTemplate, matchers::path};
+    let _serial = serial().await;
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let api = MockApi::builder().rotate_refresh_tokens(true).start().await;
+    Mock::given(path("/v1/limited"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "2"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(api.server())
+        .await;
+    Mock::given(path("/v1/limited"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .with_priority(2)
+        .mount(api.server())
+        .await;
+    // Two replicas: separate clients, separate stores, one Redis.
+    let a = fleet_client(&api, &redis, Duration::from_secs(5));
+    let b = fleet_client(&api, &redis, Duration::from_secs(5));
+    for c in [&a, &b] {
+        c.get("/v1/me").send::<serde_json::Value>().await.unwrap();
+    }
+
+    let started = Instant::now();
+    let held = tokio::spawn(async move {
+        a.get("/v1/limited")
+            .send::<serde_json::Value>()
+            .await
+            .unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    b.get("/v1/me").send::<serde_json::Value>().await.unwrap();
+    let b_sent_after = started.elapsed();
+    held.await.unwrap();
+    // B was held until the end of A's Retry-After (2 s), not sent at 0.6 s.
+    assert!(
+        b_sent_after >= Duration::from_millis(1800),
+        "{b_sent_after:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_reseeds_from_the_configured_token_or_asks_for_reauthentication() {
+    let _serial = serial().await;
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let flush = |mut conn: redis::aio::MultiplexedConnection| async move {
+        redis::cmd("FLUSHALL")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+    };
+
+    // A server that does not rotate still accepts the configured token: re-seeded, no error.
+    let api = MockApi::builder().start().await;
+    let client = fleet_client(&api, &redis, Duration::from_secs(5));
+    client
+        .get("/v1/me")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap();
+    flush(conn.clone()).await;
+    api.expire_access_tokens();
+    client
+        .get("/v1/me")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap();
+    let stored: bool = redis::cmd("EXISTS")
+        .arg(
+            redis::cmd("KEYS")
+                .arg("authed:*:tokens")
+                .query_async::<Vec<String>>(&mut conn)
+                .await
+                .unwrap(),
+        )
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(stored, "the store was not re-seeded");
+
+    // A rotating server has retired the configured token: a clear re-authentication error.
+    let api = self::api().await;
+    let client = fleet_client(&api, &redis, Duration::from_secs(5));
+    client
+        .get("/v1/me")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap();
+    api.expire_access_tokens();
+    client
+        .get("/v1/me")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap(); // rotated
+    flush(conn.clone()).await;
+    api.expire_access_tokens();
+    let err = client
+        .get("/v1/me")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap_err();
+    assert!(err.is_reauth_required(), "{err}");
+    assert!(err.to_string().contains("re-authentication"), "{err}");
+}
