@@ -69,6 +69,9 @@ struct CacheInner {
     clock: Arc<dyn Clock>,
     /// Lifetime of a token with no `expires_in` and no JWT `exp`.
     default_lifetime: Duration,
+    /// The client's name, the label of the refresh metrics.
+    #[cfg(feature = "metrics")]
+    client: Arc<str>,
 }
 
 #[derive(Default)]
@@ -111,8 +114,19 @@ impl TokenCache {
                 source,
                 clock,
                 default_lifetime,
+                #[cfg(feature = "metrics")]
+                client: Arc::from(""),
             }),
         }
+    }
+
+    /// Names the client in the refresh metrics (called once, before the cache is shared).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn with_client_name(mut self, name: Arc<str>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.shared) {
+            inner.client = name;
+        }
+        self
     }
 
     /// The grant's name, for spans.
@@ -298,6 +312,8 @@ impl CacheInner {
             state.in_flight = None;
         }
         let now = self.clock.now();
+        #[cfg(feature = "metrics")]
+        crate::metrics::refresh(&self.client, result.is_ok());
         match &result {
             Ok(token) => {
                 state.token = Some(token.clone());

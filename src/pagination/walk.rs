@@ -32,12 +32,22 @@ where
         empty_run: 0,
     };
     let (mut at, mut remaining) = (Some(paginator.start), paginator.limit);
+    // One span per listing, one child per page with its index: logs tell pages apart.
+    let listing = tracing::info_span!(
+        target: "authed::pagination",
+        "listing",
+        client = %walk.client.name(),
+        path = %walk.path,
+    );
+    let mut index = 0_u64;
     async_stream::stream! {
         while let Some(position) = at.take() {
             if remaining == Some(0) {
                 break;
             }
-            match walk.page::<T>(&position, remaining).await {
+            let span = tracing::info_span!(target: "authed::pagination", parent: &listing, "page", index);
+            index += 1;
+            match tracing::Instrument::instrument(walk.page::<T>(&position, remaining), span).await {
                 Ok(page) => {
                     remaining = remaining.map(|r| r.saturating_sub(page.items.len() as u64));
                     at = page.next.clone();
