@@ -39,7 +39,7 @@
 //! - When the retries end, the stack gets **the last response** (a `429`, a `503`, …) or the
 //!   last error, as reqwest would have returned them. Errors of `authed`'s own (the token could
 //!   not be obtained, the cooldown is longer than the policy allows) are
-//!   [`reqwest_middleware::Error::Middleware`] wrapping an [`Error`](crate::Error).
+//!   [`reqwest_middleware::Error::Middleware`] wrapping an [`Error`].
 //!
 //! Each attempt of the retry middleware runs the rest of the stack with a copy of the
 //! request's [`Extensions`], as extensions written by an attempt that failed must not leak
