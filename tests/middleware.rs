@@ -246,3 +246,51 @@ async fn retries_and_the_401_replay_work_together() {
     assert_eq!(stats.refreshes, 2);
     assert_eq!(api.requests("GET /v1/me"), 4, "200, 503, 401, 200");
 }
+
+#[tokio::test]
+async fn auth_middleware_replays_once_then_returns_the_second_401() {
+    let api = MockApi::start().await;
+    let client = api.client();
+    Mock::given(path("/locked"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(api.server())
+        .await;
+
+    let response = auth_only(&client)
+        .get(format!("{}/locked", api.base_url()))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        response.status(),
+        401,
+        "the second refusal is returned as is"
+    );
+    assert_eq!(common::received(api.server(), "/locked").await.len(), 2);
+    assert_eq!(api.stats().refreshes, 2, "one refresh for the one replay");
+}
+
+#[tokio::test]
+async fn auth_middleware_keeps_an_authorization_header_set_by_the_caller() {
+    let api = MockApi::start().await;
+    let client = api.client();
+    Mock::given(path("/own"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(api.server())
+        .await;
+
+    auth_only(&client)
+        .get(format!("{}/own", api.base_url()))
+        .header("authorization", "Basic dXNlcjpwdw==")
+        .send()
+        .await
+        .unwrap();
+
+    let received = common::received(api.server(), "/own").await;
+    assert_eq!(
+        common::bearer(&received[0]).as_deref(),
+        Some("Basic dXNlcjpwdw==")
+    );
+    assert_eq!(api.stats().token_requests, 0);
+}

@@ -176,3 +176,20 @@ async fn grpc_unauthenticated_is_replayed_with_a_fresh_token_in_the_metadata() {
     assert_ne!(first, second, "the replay carries a fresh token");
     assert_eq!(api.stats().refreshes, 2);
 }
+
+#[tokio::test]
+async fn layer_replays_once_then_returns_the_second_401() {
+    let api = MockApi::start().await;
+    let client = api.client();
+    Mock::given(wiremock::matchers::path("/locked"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(api.server())
+        .await;
+    let mut service = client.auth_layer().layer(hyper());
+
+    let (status, _) = get(&mut service, &format!("{}/locked", api.base_url())).await;
+
+    assert_eq!(status, 401, "the second refusal is returned as is");
+    assert_eq!(common::received(api.server(), "/locked").await.len(), 2);
+    assert_eq!(api.stats().refreshes, 2);
+}
