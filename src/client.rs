@@ -812,9 +812,8 @@ impl ClientBuilder {
             Some(name) => name.into(),
             None => base_url.host_str().unwrap_or_default().into(),
         };
-        let tokens = TokenCache::new(source, self.clock.clone(), self.default_lifetime);
-        #[cfg(feature = "metrics")]
-        let tokens = tokens.with_client_name(name.clone());
+        let tokens = TokenCache::new(source, self.clock.clone(), self.default_lifetime)
+            .with_client_name(name.clone());
         Ok(Client {
             inner: Arc::new(Shared {
                 name,

@@ -70,7 +70,6 @@ impl Auth {
         }
         tracing::debug!(
             target: "authed::request",
-            client = %self.shared.name,
             superseded,
             "401 from the API; replaying with a fresh token"
         );
@@ -78,6 +77,24 @@ impl Auth {
         #[cfg(feature = "metrics")]
         crate::metrics::replay_401(&self.shared.name);
         true
+    }
+
+    /// The span of one request through an integration: the same fields as the client's own
+    /// request span (client name, origin, method, path).
+    pub(crate) fn request_span(
+        &self,
+        method: &str,
+        origin: &dyn std::fmt::Display,
+        path: &str,
+    ) -> tracing::Span {
+        tracing::info_span!(
+            target: "authed::request",
+            "request",
+            client = %self.shared.name,
+            origin = %origin,
+            method = %method,
+            path,
+        )
     }
 
     /// Counts one request (feature `metrics`).

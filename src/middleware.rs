@@ -50,10 +50,12 @@ use std::sync::Mutex;
 use http::Extensions;
 use reqwest::{Request, Response, StatusCode, header};
 use reqwest_middleware::{Middleware, Next};
+use tracing::Instrument;
 
 use crate::{
     Client, Error, ErrorKind,
     integration::Auth,
+    origin::Origin,
     retry::{self, Failure, Policy},
 };
 
@@ -109,7 +111,25 @@ impl Middleware for AuthMiddleware {
             return next.run(request, extensions).await;
         }
         self.auth.count_request();
-        let mut request = request;
+        let span = self.auth.request_span(
+            request.method().as_str(),
+            &Origin(request.url()),
+            request.url().path(),
+        );
+        self.authenticate(request, extensions, next)
+            .instrument(span)
+            .await
+    }
+}
+
+impl AuthMiddleware {
+    /// Sends `request` with the token; after a `401`, again with a fresh one.
+    async fn authenticate(
+        &self,
+        mut request: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
         let mut replays = 0;
         loop {
             let token = self

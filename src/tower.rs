@@ -51,6 +51,7 @@ use std::{
 use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
 use tower_layer::Layer;
 use tower_service::Service;
+use tracing::Instrument;
 
 use crate::{Client, integration::Auth};
 
@@ -138,27 +139,49 @@ where
                 return inner.call(request).await.map_err(Into::into);
             }
             auth.count_request();
+            let span = auth.request_span(
+                request.method().as_str(),
+                &UriOrigin(request.uri()),
+                request.uri().path(),
+            );
             let mut request = request;
             let mut replays = 0;
-            loop {
-                let token = auth.token().await?;
-                let spare = copy(&request);
-                request
-                    .headers_mut()
-                    .insert(header::AUTHORIZATION, token.header_value().clone());
-                let response = inner.call(request).await.map_err(Into::into)?;
-                auth.count_status(response.status().as_u16());
-                if is_rejected(&response) && auth.replay_after_401(&token, replays) {
-                    request = spare;
-                    replays += 1;
-                    std::future::poll_fn(|cx| inner.poll_ready(cx))
-                        .await
-                        .map_err(Into::into)?;
-                    continue;
+            async move {
+                loop {
+                    let token = auth.token().await?;
+                    let spare = copy(&request);
+                    request
+                        .headers_mut()
+                        .insert(header::AUTHORIZATION, token.header_value().clone());
+                    let response = inner.call(request).await.map_err(Into::into)?;
+                    auth.count_status(response.status().as_u16());
+                    if is_rejected(&response) && auth.replay_after_401(&token, replays) {
+                        request = spare;
+                        replays += 1;
+                        std::future::poll_fn(|cx| inner.poll_ready(cx))
+                            .await
+                            .map_err(Into::into)?;
+                        continue;
+                    }
+                    return Ok::<_, BoxError>(response);
                 }
-                return Ok(response);
             }
+            .instrument(span)
+            .await
         })
+    }
+}
+
+/// Shows the origin of a URI (`scheme://authority`; `-` for a path-only URI) for log fields,
+/// formatted only when a subscriber records it.
+struct UriOrigin<'a>(&'a Uri);
+
+impl std::fmt::Display for UriOrigin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.0.scheme_str(), self.0.authority()) {
+            (Some(scheme), Some(authority)) => write!(f, "{scheme}://{authority}"),
+            _ => f.write_str("-"),
+        }
     }
 }
 

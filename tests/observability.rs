@@ -251,3 +251,53 @@ fn a_listing_logs_each_page_with_its_index() {
         );
     }
 }
+
+#[cfg(all(feature = "middleware", feature = "tower"))]
+#[test]
+fn middleware_and_layer_requests_are_logged_under_the_clients_name() {
+    use tower_layer::Layer;
+    use tower_service::Service;
+
+    let mut origin = String::new();
+    let logs = capture_logs(async || {
+        let api = MockApi::start().await;
+        origin = api.base_url().to_owned();
+        let client = api.client_builder().name("gateway").build().unwrap();
+        let me = format!("{}/v1/me", api.base_url());
+        let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(client.auth_middleware())
+            .build();
+        http.get(&me).send().await.unwrap();
+        api.expire_access_tokens();
+        http.get(&me).send().await.unwrap();
+        api.expire_access_tokens();
+        let hyper =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Full<bytes::Bytes>>();
+        let mut service = client.auth_layer().layer(hyper);
+        std::future::poll_fn(|cx| service.poll_ready(cx))
+            .await
+            .unwrap();
+        let request = http::Request::get(&me).body(Default::default()).unwrap();
+        assert_eq!(service.call(request).await.unwrap().status(), 200);
+    });
+
+    let replays: Vec<_> = logs
+        .lines()
+        .filter(|l| l.contains("replaying with a fresh token"))
+        .collect();
+    assert_eq!(replays.len(), 2, "{logs}");
+    for line in replays {
+        assert!(
+            line.contains(&format!(
+                "request{{client=gateway origin={origin} method=GET"
+            )),
+            "{line}"
+        );
+    }
+    let refreshes = logs
+        .lines()
+        .filter(|l| l.contains("token_refresh{client=gateway"))
+        .count();
+    assert!(refreshes >= 3, "{logs}");
+}

@@ -69,8 +69,7 @@ struct CacheInner {
     clock: Arc<dyn Clock>,
     /// Lifetime of a token with no `expires_in` and no JWT `exp`.
     default_lifetime: Duration,
-    /// The client's name, the label of the refresh metrics.
-    #[cfg(feature = "metrics")]
+    /// The client's name, in the refresh span and the refresh metrics.
     client: Arc<str>,
 }
 
@@ -114,14 +113,13 @@ impl TokenCache {
                 source,
                 clock,
                 default_lifetime,
-                #[cfg(feature = "metrics")]
                 client: Arc::from(""),
             }),
         }
     }
 
-    /// Names the client in the refresh metrics (called once, before the cache is shared).
-    #[cfg(feature = "metrics")]
+    /// Names the client in the refresh span and metrics (called once, before the cache is
+    /// shared).
     pub(crate) fn with_client_name(mut self, name: Arc<str>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.shared) {
             inner.client = name;
@@ -211,6 +209,7 @@ impl CacheInner {
         let span = tracing::info_span!(
             target: "authed::auth",
             "token_refresh",
+            client = %self.client,
             grant = self.source.grant(),
             reason,
             generation = id
