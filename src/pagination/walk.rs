@@ -32,12 +32,13 @@ where
         empty_run: 0,
     };
     let (mut at, mut remaining) = (Some(paginator.start), paginator.limit);
-    // One span per listing, one child per page with its index: logs tell pages apart.
+    // One span per listing, one child per page with its index: logs tell pages apart. The
+    // path only, as on the request span: a query or userinfo may hold a secret.
     let listing = tracing::info_span!(
         target: "authed::pagination",
         "listing",
         client = %walk.client.name(),
-        path = %walk.path,
+        path = walk.client.url(&walk.path).ok().as_ref().map(|url| url.path()),
     );
     let mut index = 0_u64;
     async_stream::stream! {
