@@ -81,6 +81,25 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// Shows the origin of a URL (`scheme://host[:port]`) without allocating: for log fields,
+/// formatted only when a subscriber records them.
+pub(crate) struct Origin<'a>(pub(crate) &'a Url);
+
+impl std::fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}://{}",
+            self.0.scheme(),
+            self.0.host_str().unwrap_or_default()
+        )?;
+        match self.0.port() {
+            Some(port) => write!(f, ":{port}"),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use crate::{
     body,
     clock::Clock,
     error::{ApiError, request_id},
-    origin::{is_loopback, same_origin},
+    origin::{Origin, is_loopback, same_origin},
     retry::{self, Failure, Policy},
 };
 
@@ -33,7 +33,7 @@ use crate::{
 const MAX_REDIRECTS: usize = 10;
 
 /// How many times one attempt is replayed after a `401` (see [`send_authenticated`]).
-const MAX_401_REPLAYS: u32 = 3;
+pub(crate) const MAX_401_REPLAYS: u32 = 3;
 
 /// How much of an error body is read: enough for any problem document, bounded against
 /// a server that streams megabytes of HTML.
@@ -41,6 +41,8 @@ const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// What every request of a client (and its clones) shares.
 pub(crate) struct Shared {
+    /// The client's name in spans and metrics (`ClientBuilder::name`), set once.
+    pub(crate) name: Arc<str>,
     pub(crate) http: reqwest::Client,
     /// Always ends with `/`, so that relative paths join under it.
     pub(crate) base_url: Url,
@@ -101,6 +103,8 @@ pub(crate) async fn execute(
     let span = tracing::info_span!(
         target: "authed::request",
         "request",
+        client = %shared.name,
+        origin = %Origin(&request.url),
         method = %request.method,
         path = request.url.path(),
         status = tracing::field::Empty,
@@ -115,12 +119,25 @@ pub(crate) async fn execute(
         // Cooldown, quota and budget describe the API server, not other origins.
         let state = shared.is_api_origin(&request.url).then_some(&shared.retry);
         let request = &request;
+        #[cfg(feature = "metrics")]
+        crate::metrics::request(&shared.name);
+        #[cfg(feature = "metrics")]
+        let mut sent = 0_u32;
         let clock = &*shared.clock;
-        let result = retry::run(policy, state, clock, &what, || async move {
-            send_authenticated(shared, request, |error| {
-                Failure::api(error, policy, idempotent, replayable)
-            })
-            .await
+        let result = retry::run(policy, state, clock, &what, || {
+            #[cfg(feature = "metrics")]
+            {
+                if sent > 0 {
+                    crate::metrics::retry(&shared.name);
+                }
+                sent += 1;
+            }
+            async move {
+                send_authenticated(shared, request, |error| {
+                    Failure::api(error, policy, idempotent, replayable)
+                })
+                .await
+            }
         })
         .await;
         let span = tracing::Span::current();
@@ -186,6 +203,8 @@ async fn send_authenticated(
             if replays == 0 || superseded {
                 tracing::debug!(target: "authed::request", superseded, "401 from the API; replaying with a fresh token");
                 shared.tokens.invalidate(&token);
+                #[cfg(feature = "metrics")]
+                crate::metrics::replay_401(&shared.name);
                 replays += 1;
                 continue;
             }
@@ -344,6 +363,10 @@ pub(crate) async fn check_status(
     // Only the API origin's answers may hold the client's requests (not a redirect's target).
     if shared.is_api_origin(response.url()) {
         shared.retry.observe(status, response.headers());
+        #[cfg(feature = "metrics")]
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            crate::metrics::rate_limited(&shared.name);
+        }
     }
     if status.is_success() {
         return Ok(response);

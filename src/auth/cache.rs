@@ -71,6 +71,8 @@ struct CacheInner {
     clock: Arc<dyn Clock>,
     /// Lifetime of a token with no `expires_in` and no JWT `exp`.
     default_lifetime: Duration,
+    /// The client's name, in the refresh span and the refresh metrics.
+    client: Arc<str>,
 }
 
 #[derive(Default)]
@@ -113,8 +115,18 @@ impl TokenCache {
                 source,
                 clock,
                 default_lifetime,
+                client: Arc::from(""),
             }),
         }
+    }
+
+    /// Names the client in the refresh span and metrics (called once, before the cache is
+    /// shared).
+    pub(crate) fn with_client_name(mut self, name: Arc<str>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.shared) {
+            inner.client = name;
+        }
+        self
     }
 
     /// The grant's name, for spans.
@@ -199,6 +211,7 @@ impl CacheInner {
         let span = tracing::info_span!(
             target: "authed::auth",
             "token_refresh",
+            client = %self.client,
             grant = self.source.grant(),
             reason,
             generation = id
@@ -300,6 +313,8 @@ impl CacheInner {
             state.in_flight = None;
         }
         let now = self.clock.now();
+        #[cfg(feature = "metrics")]
+        crate::metrics::refresh(&self.client, result.is_ok());
         match &result {
             Ok(token) => {
                 state.token = Some(token.clone());

@@ -32,6 +32,15 @@ where
         at = None;
         walk.refused = Some(err);
     }
+    // One span per listing, one child per page with its index: logs tell pages apart. The
+    // path only, as on the request span: a query or userinfo may hold a secret.
+    let listing = tracing::info_span!(
+        target: "authed::pagination",
+        "listing",
+        client = %walk.request.client().name(),
+        path = walk.request.url().ok().map(|url| url.path()),
+    );
+    let mut index = 0_u64;
     async_stream::stream! {
         if let Some(err) = walk.refused.take() {
             yield Err(err);
@@ -40,7 +49,9 @@ where
             if remaining == Some(0) {
                 break;
             }
-            match walk.page::<T>(&position, remaining).await {
+            let span = tracing::info_span!(target: "authed::pagination", parent: &listing, "page", index);
+            index += 1;
+            match tracing::Instrument::instrument(walk.page::<T>(&position, remaining), span).await {
                 Ok(page) => {
                     remaining = remaining.map(|r| r.saturating_sub(page.items.len() as u64));
                     at = page.next.clone();

@@ -1,0 +1,216 @@
+//! `authed`'s bearer auth and 401 replay as a tower [`Layer`] (feature `tower`), for services
+//! of [`http::Request`]: hyper clients, tonic channels, anything built with `tower`.
+//!
+//! [`AuthLayer`] ([`Client::auth_layer`]) wraps a service so that every request to the
+//! client's API origin gets `Authorization: Bearer` from the client's token cache (the same
+//! cache as the client: one refresh between them), and a request the server refused with a
+//! `401` is sent again, once, with a fresh token.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! use http_body_util::Full;
+//! use hyper_util::{client::legacy::Client as HyperClient, rt::TokioExecutor};
+//! use tower_layer::Layer;
+//! use tower_service::Service;
+//!
+//! let client = authed::Client::from_env()?;
+//! let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+//! let mut service = client.auth_layer().layer(hyper); // or `ServiceBuilder::layer`
+//! let request = http::Request::get(client.base_url().join("v1/widgets")?.as_str())
+//!     .body(Full::default())?;
+//! std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
+//! let response = service.call(request).await?;
+//! # let _ = response; Ok(()) }
+//! ```
+//!
+//! - **The body must be `Clone`** to be replayed after a `401`: the layer keeps a copy of each
+//!   request until the answer is known. `http_body_util::Full<Bytes>` and `Empty` (hyper) and
+//!   `tonic::body::Body`-producing codecs that buffer the message are cheap to clone; to send a
+//!   stream, buffer it first (e.g. collect it into `Full`) or call the inner service directly.
+//! - **The token goes only to the client's API origin**: a request whose URI has a scheme and
+//!   host gets it only when they (and the port) are the base URL's. A request whose URI is
+//!   only a path — as tonic's generated clients send them, the channel adding the origin — is
+//!   taken to go where the wrapped service sends everything, and gets the token: wrap only a
+//!   service (a channel) that talks to the API. A request that already has an `Authorization`
+//!   header passes through untouched.
+//! - **gRPC**: the bearer token is the `authorization` metadata, i.e. the same header, so a
+//!   tonic channel wrapped in this layer is authenticated. A call rejected with
+//!   `UNAUTHENTICATED` in a trailers-only response (`grpc-status: 16` in the headers, how
+//!   servers answer before reading the message) is replayed like a `401`.
+//! - A second refusal is returned as is. Errors getting a token are an
+//!   [`Error`](crate::Error) in the service's [`BoxError`].
+//!
+//! Retries are not part of this layer: tower's own `retry` layer, or the client, does that.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::Instrument;
+
+use crate::{Client, integration::Auth};
+
+/// The error type of [`AuthService`]: the inner service's error or an [`Error`](crate::Error)
+/// getting a token, boxed (as tower's own layers do).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The `grpc-status` of a call rejected for missing or invalid credentials.
+const GRPC_UNAUTHENTICATED: &str = "16";
+
+// ===== impl Client =====
+
+impl Client {
+    /// A tower [`Layer`] that adds this client's bearer token and replays a request after a
+    /// `401` (see [`AuthLayer`]).
+    pub fn auth_layer(&self) -> AuthLayer {
+        AuthLayer::new(self)
+    }
+}
+
+// ===== impl AuthLayer =====
+
+/// Wraps a service in an [`AuthService`]: bearer token from a [`Client`]'s token cache, `401`
+/// replay (see the [module docs](self)).
+#[derive(Clone, Debug)]
+pub struct AuthLayer {
+    auth: Auth,
+}
+
+impl AuthLayer {
+    /// The layer of `client`: same token cache, same API origin.
+    pub fn new(client: &Client) -> Self {
+        Self {
+            auth: Auth::new(client),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> AuthService<S> {
+        AuthService {
+            inner,
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+// ===== impl AuthService =====
+
+/// A service that authenticates requests with a [`Client`]'s bearer token and replays them
+/// after a `401`; made by [`AuthLayer`].
+#[derive(Clone, Debug)]
+pub struct AuthService<S> {
+    inner: S,
+    auth: Auth,
+}
+
+impl<S, B, R> Service<Request<B>> for AuthService<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: Clone + Send + 'static,
+    R: Send + 'static,
+{
+    type Response = Response<R>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<R>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // The service that was polled ready takes this call; the clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        Box::pin(async move {
+            if !goes_to_api(&auth, request.uri())
+                || request.headers().contains_key(header::AUTHORIZATION)
+            {
+                return inner.call(request).await.map_err(Into::into);
+            }
+            auth.count_request();
+            let span = auth.request_span(
+                request.method().as_str(),
+                &UriOrigin(request.uri()),
+                request.uri().path(),
+            );
+            let mut request = request;
+            let mut replays = 0;
+            async move {
+                loop {
+                    let token = auth.token().await?;
+                    let spare = copy(&request);
+                    request
+                        .headers_mut()
+                        .insert(header::AUTHORIZATION, token.header_value().clone());
+                    let response = inner.call(request).await.map_err(Into::into)?;
+                    auth.count_status(response.status().as_u16());
+                    if is_rejected(&response) && auth.replay_after_401(&token, replays) {
+                        request = spare;
+                        replays += 1;
+                        std::future::poll_fn(|cx| inner.poll_ready(cx))
+                            .await
+                            .map_err(Into::into)?;
+                        continue;
+                    }
+                    return Ok::<_, BoxError>(response);
+                }
+            }
+            .instrument(span)
+            .await
+        })
+    }
+}
+
+/// Shows the origin of a URI (`scheme://authority`; `-` for a path-only URI) for log fields,
+/// formatted only when a subscriber records it.
+struct UriOrigin<'a>(&'a Uri);
+
+impl std::fmt::Display for UriOrigin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.0.scheme_str(), self.0.authority()) {
+            (Some(scheme), Some(authority)) => write!(f, "{scheme}://{authority}"),
+            _ => f.write_str("-"),
+        }
+    }
+}
+
+/// Whether a request to `uri` carries the token (see the module docs: a path-only URI does).
+fn goes_to_api(auth: &Auth, uri: &Uri) -> bool {
+    match (uri.scheme_str(), uri.host()) {
+        (Some(scheme), Some(host)) => auth.is_api_origin_parts(scheme, host, uri.port_u16()),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// Whether the server refused the credentials: `401`, or gRPC `UNAUTHENTICATED` in a
+/// trailers-only response.
+fn is_rejected<R>(response: &Response<R>) -> bool {
+    response.status() == StatusCode::UNAUTHORIZED
+        || response
+            .headers()
+            .get("grpc-status")
+            .is_some_and(|status| status == HeaderValue::from_static(GRPC_UNAUTHENTICATED))
+}
+
+/// A copy of `request` to replay: same method, URI, version, headers, extensions and body.
+fn copy<B: Clone>(request: &Request<B>) -> Request<B> {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    *copy.extensions_mut() = request.extensions().clone();
+    copy
+}
