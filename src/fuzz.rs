@@ -44,7 +44,8 @@ pub fn rate_limit(headers: &HeaderMap) -> Option<(Option<u64>, Option<u64>, Opti
 const PAGE_URL: &str = "https://api.example.com/v1/items?page=1";
 
 /// The `rel="next"` target of a `Link` header value, as the `Link` header strategy reads it:
-/// `Ok(Some(url))`, `Ok(None)` for no next link, `Err` with the error's `Display`.
+/// `Ok(Some(url))`, `Ok(None)` for no next link, `Err` with the error's `Display`. (A marker
+/// other than a URL, which this strategy never returns, would come as `marker: <Debug>`.)
 pub fn link_next(value: &[u8]) -> Result<Option<String>, String> {
     use crate::pagination::LinkHeader;
     next_marker(
@@ -56,7 +57,8 @@ pub fn link_next(value: &[u8]) -> Result<Option<String>, String> {
 
 /// A page body as the listing reads it (JSON, as `Walk` decodes it), then what each built-in
 /// strategy makes of it: one entry per strategy, in the order offset, page number, cursor at
-/// `/next_cursor`, next URL at `/next`, `Link` header (with `link` as the header).
+/// `/next_cursor`, next URL at `/next`, `Link` header (with `link` as the header). A next page
+/// given as a URL comes as the URL; any other marker as `marker: <Debug>`.
 pub fn page(body: &[u8], link: &[u8]) -> Result<Vec<Result<Option<String>, String>>, String> {
     use crate::pagination::{Cursor, LinkHeader, NextUrl, Offset, PageNumber, Strategy};
     let body: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
@@ -81,7 +83,12 @@ fn next_marker(
 ) -> Result<Option<String>, String> {
     let base = url::Url::parse(PAGE_URL).map_err(|e| e.to_string())?;
     crate::pagination::fuzz_next(strategy, &base, headers, body)
-        .map(|marker| marker.map(|m| format!("{m:?}")))
+        .map(|marker| {
+            marker.map(|m| match m {
+                crate::pagination::Marker::Url(url) => url,
+                other => format!("marker: {other:?}"),
+            })
+        })
         .map_err(|e| e.to_string())
 }
 

@@ -6,6 +6,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|value: &[u8]| {
     if let Ok(Some(next)) = authed::__fuzz::link_next(value) {
-        assert!(next.starts_with("Url(\""), "not a URL marker: {next}");
+        assert!(
+            authed::Url::parse(&next).is_ok(),
+            "not an absolute URL: {next}"
+        );
     }
 });
