@@ -102,32 +102,35 @@ pub const REFRESH_TOKEN: &str = "rt-fuzz-refresh-token-0123456789";
 /// The client secret every token-response wrapper holds (and must never show).
 pub const CLIENT_SECRET: &str = "cs-fuzz-client-secret-0123456789";
 
-/// A token endpoint's answer, parsed as the client parses it. `Ok` holds the lifetime and
-/// whether a rotated refresh token came with it; `Err` holds the error's `Display` and `Debug`.
+/// The `Basic` credential of the client the token-response wrapper stands for.
+pub fn basic_credential() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("fuzz-client:{CLIENT_SECRET}"))
+}
+
+/// A token endpoint's answer, parsed as the client parses it, holding [`REFRESH_TOKEN`],
+/// [`CLIENT_SECRET`] and its Basic credential as the secrets to scrub. `Ok` holds `expires_in`
+/// and whether a rotated refresh token came with it; `Err` holds the error's `Display` and
+/// `Debug`.
 pub fn token_response(
     status: u16,
     header_pairs: &[(&str, &[u8])],
     body: &[u8],
-) -> Result<(Duration, bool), (String, String)> {
-    use crate::auth::refresh::Grant;
+) -> Result<(Option<Duration>, bool), (String, String)> {
     let status = reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::OK);
     let mut response = http::Response::new(body.to_vec());
     *response.status_mut() = status;
     *response.headers_mut() = headers(header_pairs.iter().copied());
     let response = reqwest::Response::from(response);
-    let grant = Grant {
-        token_url: url::Url::parse("https://auth.example.com/oauth/token")
-            .expect("a valid URL literal"),
-        client_id: Some("fuzz-client".into()),
-        client_secret: Some(crate::ClientSecret::new(CLIENT_SECRET)),
-        client_auth: crate::ClientAuth::Basic,
-        scope: Some("read".into()),
-        default_lifetime: Duration::from_secs(900),
-    };
-    let refresh_token = crate::RefreshToken::new(REFRESH_TOKEN);
-    let parsed = block_on(grant.parse(response, &refresh_token, now()));
+    let basic = basic_credential();
+    let secrets = [REFRESH_TOKEN, CLIENT_SECRET, basic.as_str()];
+    let parsed = block_on(crate::auth::fuzz_parse_token_response(
+        response,
+        &secrets,
+        now(),
+    ));
     match parsed {
-        Ok(token) => Ok((token.lifetime, token.refresh_token.is_some())),
+        Ok(token) => Ok((token.expires_in, token.refresh_token.is_some())),
         Err(e) => Err((e.to_string(), format!("{e:?}"))),
     }
 }

@@ -238,3 +238,147 @@ async fn a_token_endpoint_echoing_the_request_does_not_put_secrets_in_the_error(
     assert!(matches!(err.kind(), ErrorKind::Auth(_)), "{err:?}");
     assert_shows_no_secret(&err, &[REFRESH_TOKEN, CLIENT_SECRET]);
 }
+
+// ===== token endpoint and secrets (issue 10: each failed on 0.1) =====
+
+/// The token endpoint's body is read up to a bound (issue 10, item 1).
+#[tokio::test]
+async fn a_token_response_that_never_ends_is_a_bounded_error() {
+    let server = HostileServer::start(|r| match r.path() {
+        TOKEN_PATH => Behavior::EndlessChunked { status: 200 },
+        _ => Behavior::json(200, &serde_json::json!([])),
+    })
+    .await;
+    let client = client(&server);
+
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.get("/v1/things").send::<serde_json::Value>(),
+    )
+    .await;
+
+    let err = result
+        .expect("fails in bounded time")
+        .expect_err("no token");
+    assert!(
+        matches!(err.kind(), ErrorKind::Auth(_) | ErrorKind::Decode),
+        "{err:?}"
+    );
+}
+
+/// A request's timeout covers waiting for its token (issue 10, item 3).
+#[tokio::test]
+async fn the_request_timeout_covers_the_token_request() {
+    let server = HostileServer::start(|r| match r.path() {
+        TOKEN_PATH => Behavior::NeverAnswer,
+        _ => Behavior::json(200, &serde_json::json!([])),
+    })
+    .await;
+    let client = client(&server);
+
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        client
+            .get("/v1/things")
+            .timeout(Duration::from_millis(300))
+            .send::<serde_json::Value>(),
+    )
+    .await;
+
+    let err = result
+        .expect("the 300 ms budget holds")
+        .expect_err("timed out");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+}
+
+/// A request id echoing the bearer token is scrubbed (issue 10, item 6).
+#[tokio::test]
+async fn a_request_id_echoing_the_bearer_token_is_not_shown() {
+    let server = HostileServer::start(|r| match r.path() {
+        TOKEN_PATH => Behavior::token(ACCESS_TOKEN),
+        _ => Behavior::Echo {
+            status: 400,
+            request_id: true,
+        },
+    })
+    .await;
+    let client = client(&server);
+
+    let err = client
+        .get("/v1/things")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap_err();
+
+    for text in [
+        format!("{err}"),
+        format!("{err:?}"),
+        err.request_id().unwrap_or("").to_owned(),
+    ] {
+        assert!(
+            !text.contains(ACCESS_TOKEN),
+            "the access token is shown:\n{text}"
+        );
+    }
+}
+
+/// An echoed `Basic base64(id:secret)` is scrubbed (issue 10, item 6).
+#[tokio::test]
+async fn a_token_endpoint_echoing_basic_credentials_does_not_show_them() {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let server = HostileServer::always(Behavior::Echo {
+        status: 400,
+        request_id: false,
+    })
+    .await;
+    let client = server
+        .client_builder()
+        .client_secret(CLIENT_SECRET)
+        .retry_policy(Policy::never())
+        .build()
+        .unwrap();
+
+    let err = client
+        .get("/v1/things")
+        .send::<serde_json::Value>()
+        .await
+        .unwrap_err();
+
+    let basic = STANDARD.encode(format!("test-client:{CLIENT_SECRET}"));
+    let echoed = server.requests()[0].text();
+    assert!(echoed.contains(&basic), "{echoed}");
+    for text in [format!("{err}"), format!("{err:?}")] {
+        assert!(
+            !text.contains(&basic),
+            "the Basic credentials are shown:\n{text}"
+        );
+    }
+}
+
+/// A malformed 200 token response puts no snippet of itself, so neither new token, into the
+/// error (issue 10, item 5).
+#[tokio::test]
+async fn a_malformed_token_response_does_not_show_the_new_tokens() {
+    const NEW_AT: &str = "at-new-access-0123456789";
+    const NEW_RT: &str = "rt-new-refresh-0123456789";
+    let truncated =
+        format!(r#"{{"access_token":"{NEW_AT}","refresh_token":"{NEW_RT}","expires_in":36"#);
+    let server = HostileServer::start(move |r| match r.path() {
+        TOKEN_PATH => Behavior::Respond {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: truncated.clone().into_bytes(),
+        },
+        _ => Behavior::json(200, &serde_json::json!([])),
+    })
+    .await;
+    let client = client(&server);
+
+    let err = get_error(client.get("/v1/things")).await;
+
+    for text in [format!("{err}"), format!("{err:?}")] {
+        for secret in [NEW_AT, NEW_RT, REFRESH_TOKEN] {
+            assert!(!text.contains(secret), "a token is shown:\n{text}");
+        }
+    }
+}
