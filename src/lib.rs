@@ -187,6 +187,8 @@ mod guides {
     struct Auth;
     #[doc = include_str!("../docs/pagination.md")]
     struct Pagination;
+    #[doc = include_str!("../docs/reliability.md")]
+    struct Reliability;
     #[doc = include_str!("../docs/retries.md")]
     struct Retries;
     #[doc = include_str!("../docs/security.md")]
