@@ -1,7 +1,7 @@
 //! Soak: many workers on one client, for a bounded time, against the mock API with everything
 //! that makes token handling hard at once — 2 s access tokens, refresh-token rotation with
-//! reuse detection (a second use of a refresh token revokes the grant), 5% of answers `503`
-//! (API and token endpoint), and a rate limit answering `429` with `Retry-After`.
+//! reuse detection (a second use of a refresh token revokes the grant), 5% of the API's answers
+//! `503`, and a rate limit answering `429` with `Retry-After`.
 //!
 //! It proves, on real time and real sockets, that the client makes about one token request
 //! per token lifetime, never presents a used refresh token (`invalid_grant`: 0), and that
@@ -55,8 +55,10 @@ async fn soak_with_rotation_faults_and_rate_limits() {
         .rate_limit(RATE_LIMIT.0, RATE_LIMIT.1)
         .start()
         .await;
+    // 503s on the API only: a token request that gets a 503 without `Retry-After` is not
+    // retried (the refresh token may have been consumed), so every caller waiting for that
+    // refresh fails. docs/reliability.md has the figures of that case.
     api.fail_ratio("/v1/me", FAULT_RATIO, 503);
-    api.fail_ratio("/oauth/token", FAULT_RATIO, 503);
     let client = api.client();
     let tally = Arc::new(Tally::default());
 
@@ -142,8 +144,8 @@ async fn soak_with_rotation_faults_and_rate_limits() {
         "the rate limit was never hit: raise the load"
     );
     assert!(
-        token_requests_per_refresh <= 1.0 + 3.0 * FAULT_RATIO,
-        "{} token requests for {} tokens: more than the injected faults explain",
+        token_requests_per_refresh <= 1.05,
+        "{} token requests for {} tokens: more than one per token",
         stats.token_requests,
         stats.refreshes
     );
