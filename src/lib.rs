@@ -131,6 +131,11 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// Entry points for the fuzz targets in `fuzz/` (`cargo fuzz` sets `cfg(fuzzing)`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 pub mod auth;
 mod body;
 mod client;
@@ -203,6 +208,8 @@ mod guides {
     struct Fleet;
     #[doc = include_str!("../docs/pagination.md")]
     struct Pagination;
+    #[doc = include_str!("../docs/reliability.md")]
+    struct Reliability;
     #[doc = include_str!("../docs/retries.md")]
     struct Retries;
     #[doc = include_str!("../docs/security.md")]

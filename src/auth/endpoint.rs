@@ -301,6 +301,16 @@ pub(crate) fn is_retryable(error: &Error, replay: Replay) -> bool {
     }
 }
 
+/// [`parse`] for the fuzz targets (`src/fuzz.rs`).
+#[cfg(fuzzing)]
+pub(crate) async fn fuzz_parse(
+    response: reqwest::Response,
+    secrets: &[&str],
+    now: SystemTime,
+) -> Result<TokenResponse> {
+    parse(response, secrets, now).await
+}
+
 /// Reads and checks the token endpoint's answer.
 async fn parse(
     response: reqwest::Response,

@@ -34,6 +34,8 @@ pub mod store;
 mod token;
 
 pub use crate::clock::{Clock, SystemClock};
+#[cfg(fuzzing)]
+pub(crate) use endpoint::fuzz_parse as fuzz_parse_token_response;
 pub use endpoint::{
     ClientAuth, MAX_TOKEN_LIFETIME, MAX_TOKEN_RESPONSE_BYTES, Replay, TokenEndpoint, TokenResponse,
 };

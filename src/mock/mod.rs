@@ -58,6 +58,7 @@ use wiremock::{
 
 use crate::{Client, ClientAuth, ClientBuilder, ClientSecret, RefreshToken};
 
+mod audit;
 mod collection;
 mod expect;
 mod login;
@@ -70,6 +71,7 @@ mod widgets;
 /// tests can mount their own routes (`authed::mock::wiremock::{Mock, ResponseTemplate}`)
 /// without a dependency of their own, at the version [`MockApi::server`] speaks.
 pub use ::wiremock;
+pub use audit::{SECRETS_FILE_ENV, TRACE_ENV};
 pub use collection::{Paging, Quirk};
 pub use protected::Protected;
 use server::{Config, Disconnects, NoRoute, Served, Shared, disconnect};
@@ -223,6 +225,23 @@ impl MockApi {
     /// [`Fault::Disconnect`], which applies to any request).
     pub fn fault_next(&self, route: impl Into<Route>, times: u32, fault: Fault) {
         self.shared.lock().add_fault(route.into(), fault, times);
+    }
+
+    /// Answers each request to `route` with `status` (and a problem+json body) with
+    /// probability `ratio` (0 to 1), drawn independently per request; the request does not
+    /// reach the API. For soak tests: `api.fail_ratio("/oauth/token", 0.05, 503)`. A later call
+    /// for the same route replaces the ratio; `0.0` removes it. Faults queued with
+    /// [`fail_next`](MockApi::fail_next) are served first.
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not between 100 and 999.
+    pub fn fail_ratio(&self, route: impl Into<Route>, ratio: f64, status: u16) {
+        let status =
+            StatusCode::from_u16(status).expect("fail_ratio needs an HTTP status (100..=999)");
+        self.shared
+            .lock()
+            .set_fail_ratio(route.into(), ratio.clamp(0.0, 1.0), status);
     }
 
     /// Delays every answer on `route` by `delay` (real time, on the server's thread);
@@ -579,6 +598,12 @@ impl MockApiBuilder {
 
     /// Starts the server and mounts the API.
     pub async fn start(self) -> MockApi {
+        audit::init_trace();
+        if let Some(secret) = self.config.client_secret() {
+            audit::record("client_secret", secret);
+            let id = self.config.client_id.as_deref().unwrap_or("");
+            audit::record("basic", &audit::basic(id, secret));
+        }
         let server = MockServer::start().await;
         let shared = Arc::new(Shared::new(self.config, server.uri()));
         Mock::given(Disconnects(shared.clone()))

@@ -80,6 +80,8 @@ pub(super) struct State {
     pub(super) widgets: BTreeMap<u64, Widget>,
     pub(super) next_widget_id: u64,
     faults: Vec<(Route, Fault, u32)>,
+    /// Faults served at random: `(route, probability, status)`.
+    random_faults: Vec<(Route, f64, StatusCode)>,
     delays: Vec<(Route, Duration)>,
     pub(super) journal: Vec<Exchange>,
     /// How far [`MockApi::advance`](super::MockApi::advance) moved the server's clock.
@@ -119,6 +121,7 @@ impl Shared {
             widgets,
             next_widget_id: config.widgets + 1,
             faults: Vec::new(),
+            random_faults: Vec::new(),
             delays: Vec::new(),
             journal: Vec::new(),
             skew: Duration::ZERO,
@@ -159,6 +162,22 @@ impl State {
         if times > 0 {
             self.faults.push((route, fault, times));
         }
+    }
+
+    pub(super) fn set_fail_ratio(&mut self, route: Route, ratio: f64, status: StatusCode) {
+        self.random_faults.retain(|(r, ..)| *r != route);
+        if ratio > 0.0 {
+            self.random_faults.push((route, ratio, status));
+        }
+    }
+
+    /// A status fault drawn at random for `request`, as set by `MockApi::fail_ratio`.
+    fn random_fault(&self, request: &Request) -> Option<Fault> {
+        let (_, ratio, status) = self
+            .random_faults
+            .iter()
+            .find(|(route, ..)| route.matches(request))?;
+        (fastrand::f64() < *ratio).then_some(Fault::Status(*status))
     }
 
     pub(super) fn set_delay(&mut self, route: Route, delay: Duration) {
@@ -548,7 +567,9 @@ impl<H: Handler> Respond for Served<H> {
         let mut guard = self.api.lock();
         let state = &mut *guard;
         let now = self.api.now(state);
-        let fault = state.take_fault(request, |f| *f != Fault::Disconnect);
+        let fault = state
+            .take_fault(request, |f| *f != Fault::Disconnect)
+            .or_else(|| state.random_fault(request));
         let reply = match &fault {
             Some(Fault::Status(status)) => {
                 let reply = Reply::problem(*status, "fault injected by MockApi::fail_next");
@@ -659,7 +680,14 @@ pub(super) fn random_token(prefix: &str) -> String {
     let random: String = std::iter::repeat_with(fastrand::alphanumeric)
         .take(32)
         .collect();
-    format!("{prefix}-{random}")
+    let token = format!("{prefix}-{random}");
+    match prefix {
+        "at" => super::audit::record("access_token", &token),
+        "rt" => super::audit::record("refresh_token", &token),
+        "dc" | "ac" => super::audit::record("login_code", &token),
+        _ => {}
+    }
+    token
 }
 
 /// Whole seconds, rounded up.

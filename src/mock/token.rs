@@ -136,7 +136,9 @@ pub(super) fn issue(
 ) -> Reply {
     let ttl = cx.api.config.token_ttl;
     let access_token = if cx.api.config.jwt_access_tokens {
-        unsigned_jwt(scope, ttl)
+        let jwt = unsigned_jwt(scope, ttl);
+        super::audit::record("access_token", &jwt);
+        jwt
     } else {
         random_token("at")
     };

@@ -814,3 +814,31 @@ pub(crate) fn set_query_param(url: &mut Url, name: &str, value: &str) {
         .extend_pairs(kept)
         .append_pair(name, value);
 }
+
+/// A strategy's reading of one page response, for the fuzz targets (`src/fuzz.rs`): the
+/// response parts are built here because only this module can build a [`PageResponse`].
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_next(
+    strategy: &dyn Strategy,
+    url: &Url,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Result<Option<Marker>> {
+    let request = PageRequest {
+        marker: Marker::Start,
+        page_size: Some(100),
+        wanted: None,
+    };
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    strategy.next(&PageResponse {
+        request: &request,
+        url,
+        headers,
+        bytes: &bytes,
+        raws: &[],
+        items_at: None,
+        item_count: body.as_array().map_or(0, Vec::len),
+        total: None,
+        body: OnceLock::from(body.clone()),
+    })
+}

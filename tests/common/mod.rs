@@ -2,6 +2,8 @@
 //! configured against it.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod hostile;
+
 use serde_json::json;
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
