@@ -129,6 +129,8 @@
 //! [RFC 6749 §6]: https://www.rfc-editor.org/rfc/rfc6749#section-6
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
+// No panic on input from the network: the library itself never unwraps, expects or panics.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// Entry points for the fuzz targets in `fuzz/` (`cargo fuzz` sets `cfg(fuzzing)`).
@@ -156,6 +158,8 @@ pub mod metrics;
 pub mod middleware;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+// Test support: a broken mock should fail the test loudly (expectations panic on drop).
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod mock;
 mod origin;
 pub mod pagination;
