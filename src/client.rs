@@ -15,7 +15,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use url::Url;
 
 use crate::{
-    ClientSecret, Error, Pagination, Paginator, RefreshToken, Result,
+    ClientSecret, Error, RefreshToken, Result,
     auth::{
         AccessToken, ClientAuth, DEFAULT_TOKEN_LIFETIME, GrantType, TokenEndpoint, TokenSource,
         cache::TokenCache,
@@ -124,25 +124,6 @@ impl Client {
             retry_policy: None,
             error: None,
         }
-    }
-
-    /// Lists a paginated endpoint as a stream of items or pages; see [`crate::pagination`].
-    ///
-    /// ```no_run
-    /// # async fn run(client: authed::Client) -> authed::Result<()> {
-    /// use futures_util::TryStreamExt;
-    /// let pagination = authed::Pagination::cursor("cursor", "/next_cursor").items_at("/ids");
-    /// let ids: Vec<u64> = client.paginate::<u64>("/ids", pagination).stream().try_collect().await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// The same as `client.get(path).paginate(pagination)`; build the listing from
-    /// [`RequestBuilder::paginate`] to send headers, a timeout or a retry policy with every page.
-    pub fn paginate<T>(&self, path: &str, pagination: Pagination) -> Paginator<T>
-    where
-        T: DeserializeOwned + Send + 'static,
-    {
-        self.get(path).paginate(pagination)
     }
 
     /// Resolves `path` against the base URL: a relative path stays on the API origin; an
@@ -371,34 +352,9 @@ impl RequestBuilder {
     }
 }
 
-// ===== RequestBuilder: pagination =====
+// ===== RequestBuilder: what a listing reads of it =====
 
 impl RequestBuilder {
-    /// Lists a paginated endpoint starting from this request: **every page is sent as a copy
-    /// of it**, with its headers, timeout and retry policy (its query parameters too, except on
-    /// pages reached through a next URL, which is requested as the server wrote it). See
-    /// [`crate::pagination`].
-    ///
-    /// ```no_run
-    /// # async fn run(client: authed::Client) -> authed::Result<()> {
-    /// use futures_util::TryStreamExt;
-    /// let ids: Vec<u64> = client
-    ///     .get("/ids")
-    ///     .header("X-Tenant", "acme")
-    ///     .timeout(std::time::Duration::from_secs(5))
-    ///     .paginate::<u64>(authed::Pagination::link_header())
-    ///     .stream()
-    ///     .try_collect()
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn paginate<T>(self, pagination: Pagination) -> Paginator<T>
-    where
-        T: DeserializeOwned + Send + 'static,
-    {
-        Paginator::new(self, pagination)
-    }
-
     /// The client the request is sent with.
     pub(crate) fn client(&self) -> &Client {
         &self.client

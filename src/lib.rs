@@ -130,7 +130,10 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
 // No panic on input from the network: the library itself never unwraps, expects or panics.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// Entry points for the fuzz targets in `fuzz/` (`cargo fuzz` sets `cfg(fuzzing)`).

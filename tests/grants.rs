@@ -311,3 +311,36 @@ async fn form_encoded_token_responses_are_understood_success_and_error_alike() {
     assert_eq!(api.message.as_deref(), Some("The user said no"));
     assert_eq!(api.error_uri.as_deref(), Some("https://docs.example/err"));
 }
+
+#[tokio::test]
+async fn client_credentials_against_the_mock_api_first_use_expiry_and_a_revoked_token() {
+    let api = authed::mock::MockApi::builder()
+        .client_secret(SECRET)
+        .start()
+        .await;
+    let client = api
+        .client_builder()
+        .grant(GrantType::ClientCredentials)
+        .token_param("audience", "https://api.example.com")
+        .build()
+        .unwrap();
+
+    let _: Value = client.get("/v1/me").send().await.unwrap();
+    api.expire_access_tokens(); // the server now refuses the token the client holds
+    let _: Value = client.get("/v1/me").send().await.unwrap(); // 401, new token, replayed
+
+    let stats = api.stats();
+    assert_eq!(stats.refreshes, 2);
+    assert_eq!(stats.unauthorized, 1);
+    let grants: Vec<_> = api
+        .journal()
+        .into_iter()
+        .filter(|e| e.param("grant_type").is_some())
+        .collect();
+    assert_eq!(grants.len(), 2);
+    for exchange in grants {
+        assert_eq!(exchange.param("grant_type"), Some("client_credentials"));
+        assert_eq!(exchange.param("audience"), Some("https://api.example.com"));
+        assert_eq!(exchange.param("refresh_token"), None);
+    }
+}

@@ -90,7 +90,7 @@ pub use link::LinkHeader;
 pub use offset::Offset;
 pub use page::PageNumber;
 
-use crate::{Error, ErrorKind, RequestBuilder, Result};
+use crate::{Client, Error, ErrorKind, RequestBuilder, Result};
 use decode::{Plan, Pointer};
 
 /// How many consecutive empty pages that still point to a next page are followed before the
@@ -813,6 +813,59 @@ pub(crate) fn set_query_param(url: &mut Url, name: &str, value: &str) {
         .clear()
         .extend_pairs(kept)
         .append_pair(name, value);
+}
+
+// ===== Client and RequestBuilder: listings =====
+//
+// Here rather than in client.rs, so that the client does not depend on pagination: pagination
+// builds on the client's requests, not the other way round.
+
+impl Client {
+    /// Lists a paginated endpoint as a stream of items or pages; see [`crate::pagination`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: authed::Client) -> authed::Result<()> {
+    /// use futures_util::TryStreamExt;
+    /// let pagination = authed::Pagination::cursor("cursor", "/next_cursor").items_at("/ids");
+    /// let ids: Vec<u64> = client.paginate::<u64>("/ids", pagination).stream().try_collect().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// The same as `client.get(path).paginate(pagination)`; build the listing from
+    /// [`RequestBuilder::paginate`] to send headers, a timeout or a retry policy with every page.
+    pub fn paginate<T>(&self, path: &str, pagination: Pagination) -> Paginator<T>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        self.get(path).paginate(pagination)
+    }
+}
+
+impl RequestBuilder {
+    /// Lists a paginated endpoint starting from this request: **every page is sent as a copy
+    /// of it**, with its headers, timeout and retry policy (its query parameters too, except on
+    /// pages reached through a next URL, which is requested as the server wrote it). See
+    /// [`crate::pagination`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: authed::Client) -> authed::Result<()> {
+    /// use futures_util::TryStreamExt;
+    /// let ids: Vec<u64> = client
+    ///     .get("/ids")
+    ///     .header("X-Tenant", "acme")
+    ///     .timeout(std::time::Duration::from_secs(5))
+    ///     .paginate::<u64>(authed::Pagination::link_header())
+    ///     .stream()
+    ///     .try_collect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn paginate<T>(self, pagination: Pagination) -> Paginator<T>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        Paginator::new(self, pagination)
+    }
 }
 
 /// A strategy's reading of one page response, for the fuzz targets (`src/fuzz.rs`): the
