@@ -697,7 +697,7 @@ impl<T> IntoIterator for Page<T> {
 /// A paginated listing, ready to become a stream: built by [`Client::paginate`](crate::Client::paginate) or
 /// [`RequestBuilder::paginate`].
 ///
-/// It owns a [`Client`](crate::Client) clone, so it and its streams are `Send + 'static`: spawn them, store
+/// It owns a [`Client`] clone, so it and its streams are `Send + 'static`: spawn them, store
 /// them in structs.
 #[must_use = "a paginator does nothing until it is turned into a stream and polled"]
 pub struct Paginator<T> {
