@@ -17,7 +17,7 @@ use wiremock::Request;
 use super::{
     DEVICE_VERIFICATION_PATH,
     server::{Cx, Handler, Reply, ceil_secs, random_token},
-    token::{authenticate_client, bad_request, issue, requested_scope},
+    token::{bad_request, client_form, issue, requested_scope},
 };
 
 /// The `grant_type` of a device access token request (RFC 8628 §3.4).
@@ -127,19 +127,10 @@ impl Handler for DeviceEndpoint {
     const PROTECTED: bool = false;
 
     fn handle(&self, request: &Request, cx: &mut Cx<'_>) -> Reply {
-        if request.method != Method::POST {
-            return Reply::method_not_allowed(request, "POST");
-        }
-        let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&request.body)
-        else {
-            return bad_request(
-                "invalid_request",
-                "the body is not application/x-www-form-urlencoded",
-            );
+        let form = match client_form(request, &cx.api.config) {
+            Ok(form) => form,
+            Err(reply) => return reply,
         };
-        if let Err(why) = authenticate_client(&cx.api.config, request, &form) {
-            return Reply::oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", why);
-        }
         let scope = match requested_scope(&form) {
             Ok(scope) => scope,
             Err(reply) => return reply,

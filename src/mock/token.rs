@@ -21,20 +21,10 @@ impl Handler for TokenEndpoint {
     const PROTECTED: bool = false;
 
     fn handle(&self, request: &Request, cx: &mut Cx<'_>) -> Reply {
-        if request.method != Method::POST {
-            return Reply::method_not_allowed(request, "POST");
-        }
-        let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&request.body)
-        else {
-            return bad_request(
-                "invalid_request",
-                "the body is not application/x-www-form-urlencoded",
-            );
+        let form = match client_form(request, &cx.api.config) {
+            Ok(form) => form,
+            Err(reply) => return reply,
         };
-        if let Err(why) = authenticate_client(&cx.api.config, request, &form) {
-            return Reply::oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", why)
-                .header("www-authenticate", "Basic realm=\"authed-mock\"");
-        }
         match form.get("grant_type").map(String::as_str) {
             Some("refresh_token") => refresh(&form, cx),
             Some("client_credentials") => client_credentials(&form, cx),
@@ -159,6 +149,29 @@ pub(super) fn issue(
         body["refresh_token"] = refresh_token.into();
     }
     Reply::json(StatusCode::OK, &body).header("cache-control", "no-store")
+}
+
+/// The form of a POST to an OAuth endpoint whose client authenticated, or the error to answer.
+pub(super) fn client_form(
+    request: &Request,
+    config: &Config,
+) -> Result<HashMap<String, String>, Reply> {
+    if request.method != Method::POST {
+        return Err(Reply::method_not_allowed(request, "POST"));
+    }
+    let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&request.body) else {
+        return Err(bad_request(
+            "invalid_request",
+            "the body is not application/x-www-form-urlencoded",
+        ));
+    };
+    if let Err(why) = authenticate_client(config, request, &form) {
+        return Err(
+            Reply::oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", why)
+                .header("www-authenticate", "Basic realm=\"authed-mock\""),
+        );
+    }
+    Ok(form)
 }
 
 pub(super) fn bad_request(code: &'static str, description: &str) -> Reply {
