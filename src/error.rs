@@ -537,14 +537,18 @@ impl ApiError {
     }
 }
 
-/// The first `limit` bytes of `body` as text, cut on a character boundary.
+/// `body` as text (invalid UTF-8 replaced), cut to at most `limit` bytes on a character
+/// boundary, with a marker when anything was cut.
 pub(crate) fn truncate(body: &[u8], limit: usize) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(limit)]);
-    let mut text = text.into_owned();
-    if body.len() > limit {
-        text.push_str("…[truncated]");
+    let text = String::from_utf8_lossy(body);
+    if text.len() <= limit {
+        return text.into_owned();
     }
-    text
+    let end = (0..=limit)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}…[truncated]", &text[..end])
 }
 
 /// Replaces every occurrence of a secret, raw or percent-encoded, by `[redacted]`.
@@ -564,6 +568,15 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
 fn scrub_json(value: &mut serde_json::Value, secrets: &[&str]) {
     match value {
         serde_json::Value::String(s) => *s = scrub(s, secrets),
+        // A number is shown re-rendered from its parsed value (`2.2222222222222e+19`), which
+        // may spell an all-digit secret the raw text did not: scrub what is shown.
+        serde_json::Value::Number(n) => {
+            let shown = n.to_string();
+            let scrubbed = scrub(&shown, secrets);
+            if scrubbed != shown {
+                *value = serde_json::Value::String(scrubbed);
+            }
+        }
         serde_json::Value::Array(items) => items.iter_mut().for_each(|v| scrub_json(v, secrets)),
         serde_json::Value::Object(map) => {
             let entries = std::mem::take(map);
@@ -646,7 +659,28 @@ mod tests {
     #[test]
     fn truncate_respects_char_boundaries() {
         let body = "ééé".as_bytes(); // 6 bytes
-        assert_eq!(truncate(body, 3), "é\u{FFFD}…[truncated]");
+        assert_eq!(truncate(body, 3), "é…[truncated]");
+        assert_eq!(truncate(body, 6), "ééé");
+        // What the fuzzer found: a cut inside a character kept a U+FFFD and went over the limit.
+        let body = format!("{}é", "x".repeat(ApiError::RAW_LIMIT - 1));
+        let raw = ApiError::parse(body.as_bytes(), &[]).raw;
+        assert!(raw.len() <= ApiError::RAW_LIMIT + "…[truncated]".len());
+        assert!(!raw.contains('\u{FFFD}'));
+    }
+
+    #[test]
+    fn an_all_digit_secret_does_not_survive_in_a_re_rendered_number() {
+        // The fuzzer's reproducer: a JSON number too large for an integer comes back as
+        // `2.2222222222222222e19`, spelling the secret although the raw text was scrubbed.
+        let secret = "222222222222";
+        for body in [
+            "22222222222222222222",
+            r#"{"code": 22222222222222222222, "message": 2.222222222222e30}"#,
+        ] {
+            let api = ApiError::parse(body.as_bytes(), &[secret]);
+            let shown = format!("{api:?} {:?} {:?} {}", api.code, api.message, api.raw);
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 
     #[test]

@@ -5,15 +5,12 @@
 
 use libfuzzer_sys::fuzz_target;
 
-/// A secret as servers issue them: at least 8 characters, token68-like, with a letter (an
-/// all-digit secret inside a JSON number comes back re-rendered, e.g. as `2.222e+19`: see
-/// docs/reliability.md).
+/// A secret as servers issue them: at least 8 characters, token68-like.
 fn secret(line: &[u8]) -> Option<&str> {
     std::str::from_utf8(line).ok().filter(|s| {
         s.len() >= 8
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-            && s.bytes().any(|b| b.is_ascii_alphabetic())
     })
 }
 
@@ -24,14 +21,8 @@ fuzz_target!(|input: &[u8]| {
     };
     let secrets: Vec<&str> = [secret(a), secret(b)].into_iter().flatten().collect();
     let error = authed::__fuzz::api_error(body, &secrets);
-    // A cut inside a multi-byte character leaves a U+FFFD (3 bytes) for its 1 to 3 bytes.
-    let bound = authed::ApiError::RAW_LIMIT + 2 + "…[truncated]".len();
+    let bound = authed::ApiError::RAW_LIMIT + "…[truncated]".len();
     assert!(error.raw.len() <= bound, "{} bytes kept", error.raw.len());
-    // A JSON-escaped echo (`\u0041T-...`) is decoded after scrubbing: a known gap
-    // (docs/reliability.md), left out of this check until it is closed.
-    if body.contains(&b'\\') {
-        return;
-    }
     let fields = [
         &error.problem_type,
         &error.title,
