@@ -179,8 +179,12 @@ impl Error {
         Self::new(ErrorKind::Auth(kind), message)
     }
 
-    pub(crate) fn decode(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        Self::new(ErrorKind::Decode, message).with_source(source)
+    /// A body that does not decode. The decoder's description is kept as the source with the
+    /// values it quotes from the input left out: serde quotes what it could not use
+    /// (`invalid type: string "…"`), which can be a token a server put in the wrong field.
+    pub(crate) fn decode(message: impl Into<String>, source: impl fmt::Display) -> Self {
+        Self::new(ErrorKind::Decode, message)
+            .with_source(DecodeDetail(without_quoted_input(&source.to_string())))
     }
 
     /// Wraps a `reqwest` error, telling timeouts from other transport failures.
@@ -551,6 +555,52 @@ pub(crate) fn truncate(body: &[u8], limit: usize) -> String {
     format!("{}…[truncated]", &text[..end])
 }
 
+/// A decoder's description of a failure, without the input it quoted.
+#[derive(Debug)]
+struct DecodeDetail(String);
+
+impl fmt::Display for DecodeDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for DecodeDetail {}
+
+/// A serde error message with the input it quotes replaced by `…`: every `"string"` (serde
+/// writes strings from the input that way) and the first `` `span` `` (an unexpected number,
+/// variant or field name), except in `missing field` and `duplicate field`, where the span is
+/// a field of the target type. Positions (`at line 1 column 29`) are kept.
+fn without_quoted_input(message: &str) -> String {
+    let mut tick_kept =
+        message.starts_with("missing field") || message.starts_with("duplicate field");
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                out.push_str("\"…\"");
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    match (escaped, c) {
+                        (true, _) => escaped = false,
+                        (false, '\\') => escaped = true,
+                        (false, '"') => break,
+                        _ => {}
+                    }
+                }
+            }
+            '`' if !tick_kept => {
+                tick_kept = true;
+                out.push_str("`…`");
+                chars.by_ref().find(|&c| c == '`');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Replaces every occurrence of a secret, raw or percent-encoded, by `[redacted]`.
 pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut text = text.to_owned();
@@ -666,6 +716,34 @@ mod tests {
         let raw = ApiError::parse(body.as_bytes(), &[]).raw;
         assert!(raw.len() <= ApiError::RAW_LIMIT + "…[truncated]".len());
         assert!(!raw.contains('\u{FFFD}'));
+    }
+
+    #[test]
+    fn decode_errors_keep_no_input_the_decoder_quoted() {
+        let quoted = |json: &str| {
+            let e = serde_json::from_str::<std::collections::HashMap<String, bool>>(json)
+                .unwrap_err();
+            let error = Error::decode("x", e);
+            format!("{error} {error:?}")
+        };
+        for (json, secret) in [
+            (r#"{"a": "AT-secret-1"}"#, "AT-secret-1"),
+            (r#"{"a": "AT-\"secret-2"}"#, "secret-2"),
+            (r#"{"a": 222222222222}"#, "222222222222"),
+            (r#"{"a": 2.5e300}"#, "2.5e300"),
+        ] {
+            let shown = quoted(json);
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains("line 1 column"), "{shown}");
+        }
+        assert_eq!(
+            without_quoted_input("missing field `id` at line 1 column 2"),
+            "missing field `id` at line 1 column 2"
+        );
+        assert_eq!(
+            without_quoted_input("unknown variant `AT-x`, expected `a` or `b`"),
+            "unknown variant `…`, expected `a` or `b`"
+        );
     }
 
     #[test]

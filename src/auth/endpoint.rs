@@ -368,7 +368,7 @@ async fn parse(
                     body.len(),
                     e.classify_name()
                 ),
-                // serde_json's message quotes no input, only positions.
+                // The source keeps serde's description without the input it quotes.
                 e,
             ))
         })?
@@ -589,5 +589,176 @@ mod tests {
         let invalid_grant =
             Error::auth(AuthErrorKind::InvalidGrant, "x").with_status(StatusCode::BAD_REQUEST);
         assert!(!is_retryable(&invalid_grant, Replay::Safe));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use secrecy::ExposeSecret;
+
+        const HELD: [&str; 2] = ["rt-held-refresh-0123456789", "cs-held-secret-0123456789"];
+
+        fn parse_now(status: u16, form: bool, body: Vec<u8>) -> Result<TokenResponse> {
+            let mut response = http::Response::new(body);
+            *response.status_mut() = StatusCode::from_u16(status).unwrap();
+            let content_type = if form {
+                "application/x-www-form-urlencoded"
+            } else {
+                "application/json"
+            };
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(parse(response.into(), &HELD, SystemTime::now()))
+        }
+
+        /// `expires_in` as servers send it, with the lifetime the client must take from it
+        /// (`Err(())`: the response must be refused).
+        fn expires_in() -> impl Strategy<Value = (Option<serde_json::Value>, std::result::Result<Option<Duration>, ()>)> {
+            let max = MAX_TOKEN_LIFETIME.as_secs();
+            prop_oneof![
+                Just((None, Ok(None))),
+                Just((Some(serde_json::Value::Null), Ok(None))),
+                (1u64..u64::MAX).prop_map(move |n| (Some(json!(n)), Ok(Some(Duration::from_secs(n.min(max)))))),
+                (1u64..1_000_000).prop_map(|n| (Some(json!(n.to_string())), Ok(Some(Duration::from_secs(n))))),
+                (0.001f64..1e6).prop_map(|f| (Some(json!(f)), Ok(Some(Duration::from_secs_f64(f))))),
+                (i64::MIN..=0).prop_map(|n| (Some(json!(n)), Err(()))),
+                "[a-z ]{0,12}".prop_map(|s| (Some(json!(s)), Err(()))),
+                Just((Some(json!([60])), Err(()))),
+                Just((Some(json!(true)), Err(()))),
+            ]
+        }
+
+        fn scope() -> impl Strategy<Value = (Option<serde_json::Value>, Option<String>)> {
+            prop_oneof![
+                Just((None, None)),
+                "[a-z:]{1,8}( [a-z:]{1,8}){0,3}".prop_map(|s| (Some(json!(s.clone())), Some(s))),
+                proptest::collection::vec("[a-z:]{1,8}", 0..4)
+                    .prop_map(|v| (Some(json!(v.clone())), Some(v.join(" ")))),
+                any::<i32>().prop_map(|n| (Some(json!(n)), None)),
+            ]
+        }
+
+        fn token_type() -> impl Strategy<Value = (Option<&'static str>, bool)> {
+            prop_oneof![
+                Just((None, true)),
+                Just((Some("Bearer"), true)),
+                Just((Some("bearer"), true)),
+                Just((Some("BEARER"), true)),
+                Just((Some("mac"), false)),
+                Just((Some("DPoP"), false)),
+            ]
+        }
+
+        fn shows(error: &Error, secret: &str) -> bool {
+            format!("{error} {error:?}").contains(secret)
+        }
+
+        proptest! {
+            /// A well-formed response parses to exactly what it says; any field the client cannot
+            /// use refuses it with a typed error that shows neither new token.
+            #[test]
+            fn token_responses_parse_to_what_they_say_or_are_refused_without_their_tokens(
+                access in "AT[A-Za-z0-9._~+/-]{12,40}",
+                refresh in proptest::option::of("RT[A-Za-z0-9._~+/-]{12,40}"),
+                (expires_json, expires) in expires_in(),
+                (scope_json, scope) in scope(),
+                (token_type, bearer) in token_type(),
+                extra in proptest::option::of(("x_[a-z]{1,8}", any::<i64>())),
+            ) {
+                let mut body = serde_json::Map::new();
+                body.insert("access_token".into(), json!(access));
+                if let Some(refresh) = &refresh {
+                    body.insert("refresh_token".into(), json!(refresh));
+                }
+                if let Some(v) = expires_json {
+                    body.insert("expires_in".into(), v);
+                }
+                if let Some(v) = scope_json {
+                    body.insert("scope".into(), v);
+                }
+                if let Some(t) = token_type {
+                    body.insert("token_type".into(), json!(t));
+                }
+                if let Some((k, v)) = extra {
+                    body.insert(k, json!(v));
+                }
+                let parsed = parse_now(200, false, serde_json::to_vec(&body).unwrap());
+                match (expires, bearer) {
+                    (Ok(expires), true) => {
+                        let token = parsed.unwrap();
+                        prop_assert_eq!(token.access_token.expose_secret(), access.as_str());
+                        prop_assert_eq!(token.expires_in, expires);
+                        prop_assert_eq!(token.scope, scope);
+                        prop_assert_eq!(
+                            token.refresh_token.map(|t| t.expose_secret().to_owned()),
+                            refresh.clone()
+                        );
+                    }
+                    _ => {
+                        let error = parsed.unwrap_err();
+                        prop_assert_eq!(error.kind(), ErrorKind::Auth(AuthErrorKind::InvalidResponse));
+                        prop_assert!(!shows(&error, &access));
+                        if let Some(refresh) = &refresh {
+                            prop_assert!(!shows(&error, refresh));
+                        }
+                    }
+                }
+            }
+
+            /// A body cut anywhere (a dropped connection, a proxy's limit) is a typed error that
+            /// shows no part of the tokens it carried.
+            #[test]
+            fn truncated_token_responses_show_no_part_of_their_tokens(
+                access in "AT[A-Za-z0-9]{20,40}",
+                refresh in "RT[A-Za-z0-9]{20,40}",
+                form: bool,
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let body = if form {
+                    format!("access_token={access}&token_type=bearer&expires_in=3600&refresh_token={refresh}")
+                } else {
+                    json!({"access_token": access, "token_type": "bearer", "expires_in": 3600, "refresh_token": refresh}).to_string()
+                };
+                let cut = cut.index(body.len());
+                // A form body cut inside a value is still a form: only JSON is sure to break.
+                if form {
+                    let _ = parse_now(200, true, body.as_bytes()[..cut].to_vec());
+                    return Ok(());
+                }
+                let error = parse_now(200, false, body.as_bytes()[..cut].to_vec()).unwrap_err();
+                prop_assert_eq!(error.kind(), ErrorKind::Decode);
+                for token in [&access, &refresh] {
+                    prop_assert!(!shows(&error, &token[..8]), "{} in {:?}", &token[..8], error);
+                }
+            }
+
+            /// Whatever a token endpoint answers (status, content type, bytes, echoes of what
+            /// the client sent), parsing does not panic and no held secret is shown.
+            #[test]
+            fn any_answer_is_parsed_without_panic_or_held_secrets(
+                status in prop_oneof![Just(200u16), Just(400), Just(401), Just(429), Just(500), 100u16..600],
+                form: bool,
+                parts in proptest::collection::vec(prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..16),
+                    Just(HELD[0].as_bytes().to_vec()),
+                    Just(HELD[1].as_bytes().to_vec()),
+                    Just(b"\"error\":\"invalid_grant\",\"error_description\":\"".to_vec()),
+                    Just(b"{\"access_token\":\"".to_vec()),
+                    Just(b"error=".to_vec()),
+                    Just(b"\"}".to_vec()),
+                ], 0..12),
+            ) {
+                let body = parts.concat();
+                if let Err(error) = parse_now(status, form, body) {
+                    for secret in HELD {
+                        prop_assert!(!shows(&error, secret), "{} in {:?}", secret, error);
+                    }
+                }
+            }
+        }
     }
 }

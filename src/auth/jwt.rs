@@ -62,4 +62,58 @@ mod tests {
             assert_eq!(expiry(&token), None, "{token}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any `exp` a server can mean (whole or fractional seconds, with other claims
+            /// around it) reads as that instant.
+            #[test]
+            fn exp_reads_as_its_instant(
+                exp in 1u64..100_000_000_000,
+                fraction in prop_oneof![Just(0.0f64), 0.0f64..1.0],
+                sub in "[a-z0-9]{0,12}",
+                padded: bool,
+            ) {
+                let exp = exp as f64 + fraction;
+                let payload = format!(r#"{{"sub":"{sub}","exp":{exp},"iat":1}}"#);
+                let mut token = jwt(&payload);
+                if padded {
+                    // Some issuers pad base64url; the payload part then ends in '='.
+                    let parts: Vec<&str> = token.split('.').collect();
+                    let pad = "=".repeat((4 - parts[1].len() % 4) % 4);
+                    token = format!("{}.{}{pad}.{}", parts[0], parts[1], parts[2]);
+                }
+                let expected = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(exp);
+                let read = expiry(&token).unwrap();
+                // serde_json's float parsing is not always correctly rounded: a microsecond.
+                let off = read.duration_since(expected).or_else(|e| Ok::<_, ()>(e.duration())).unwrap();
+                prop_assert!(off < Duration::from_micros(100), "{:?} for {}", off, exp);
+            }
+
+            /// Whatever is in an access token, reading `exp` does not panic, and what is not a
+            /// three-part token with a positive, finite `exp` gives no expiry.
+            #[test]
+            fn anything_else_gives_no_expiry_and_never_panics(
+                token in "\\PC{0,80}",
+                payload in "\\PC{0,40}",
+                exp in prop_oneof![
+                    any::<f64>().prop_map(|f| f.to_string()),
+                    any::<i64>().prop_map(|n| n.to_string()),
+                    Just("null".to_owned()),
+                    Just(r#""1900000000""#.to_owned()),
+                ],
+            ) {
+                let _ = expiry(&token);
+                let _ = expiry(&jwt(&payload));
+                let claimed = expiry(&jwt(&format!(r#"{{"exp":{exp}}}"#)));
+                let valid = exp.parse::<f64>().is_ok_and(|f| f.is_finite() && f > 0.0 && f <= 1e11);
+                prop_assert_eq!(claimed.is_some(), valid, "{}", exp);
+                let four_parts = format!("{}.x", jwt(&format!(r#"{{"exp":{exp}}}"#)));
+                prop_assert_eq!(expiry(&four_parts), None);
+            }
+        }
+    }
 }
