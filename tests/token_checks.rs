@@ -202,3 +202,67 @@ async fn a_401_from_another_origin_does_not_burn_a_refresh() {
         "not replayed"
     );
 }
+
+/// A token source whose answer takes `latency` on the injected clock.
+#[derive(Debug)]
+struct Slow {
+    clock: TestClock,
+    latency: Duration,
+    issued: std::sync::atomic::AtomicUsize,
+}
+
+impl authed::auth::TokenSource for Slow {
+    fn fetch<'a>(
+        &'a self,
+        _replacing: Option<&'a authed::auth::AccessToken>,
+    ) -> authed::auth::TokenFuture<'a> {
+        Box::pin(async move {
+            self.clock.advance(self.latency);
+            let n = self
+                .issued
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1;
+            Ok(authed::auth::Token::new(
+                format!("at-{n}"),
+                Some(Duration::from_secs(100)),
+            ))
+        })
+    }
+    fn grant(&self) -> &str {
+        "slow"
+    }
+}
+
+#[tokio::test]
+async fn a_token_lifetime_counts_from_when_it_was_asked_for() {
+    // The answer takes 30 s: a 100 s token asked for at 0 dies at 100, not 130. At 96 it is in
+    // its mandatory window (the last 5 s), so the request waits for a new token.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&server)
+        .await;
+    let clock = TestClock::new();
+    let client = authed::Client::builder()
+        .base_url(server.uri())
+        .clock(clock.clone())
+        .token_source(Slow {
+            clock: clock.clone(),
+            latency: Duration::from_secs(30),
+            issued: Default::default(),
+        })
+        .build()
+        .unwrap();
+    client.get("/me").send::<Value>().await.unwrap(); // asked at 0, arrived at 30
+
+    clock.advance(Duration::from_secs(66)); // 96 s after it was asked for
+    client.get("/me").send::<Value>().await.unwrap();
+
+    let bearers: Vec<_> = received(&server, "/me")
+        .await
+        .iter()
+        .filter_map(bearer)
+        .collect();
+    assert_eq!(bearers, ["Bearer at-1", "Bearer at-2"]);
+}
