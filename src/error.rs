@@ -721,8 +721,8 @@ mod tests {
     #[test]
     fn decode_errors_keep_no_input_the_decoder_quoted() {
         let quoted = |json: &str| {
-            let e = serde_json::from_str::<std::collections::HashMap<String, bool>>(json)
-                .unwrap_err();
+            let e =
+                serde_json::from_str::<std::collections::HashMap<String, bool>>(json).unwrap_err();
             let error = Error::decode("x", e);
             format!("{error} {error:?}")
         };

@@ -617,14 +617,22 @@ mod tests {
 
         /// `expires_in` as servers send it, with the lifetime the client must take from it
         /// (`Err(())`: the response must be refused).
-        fn expires_in() -> impl Strategy<Value = (Option<serde_json::Value>, std::result::Result<Option<Duration>, ()>)> {
+        fn expires_in() -> impl Strategy<
+            Value = (
+                Option<serde_json::Value>,
+                std::result::Result<Option<Duration>, ()>,
+            ),
+        > {
             let max = MAX_TOKEN_LIFETIME.as_secs();
             prop_oneof![
                 Just((None, Ok(None))),
                 Just((Some(serde_json::Value::Null), Ok(None))),
-                (1u64..u64::MAX).prop_map(move |n| (Some(json!(n)), Ok(Some(Duration::from_secs(n.min(max)))))),
-                (1u64..1_000_000).prop_map(|n| (Some(json!(n.to_string())), Ok(Some(Duration::from_secs(n))))),
-                (0.001f64..1e6).prop_map(|f| (Some(json!(f)), Ok(Some(Duration::from_secs_f64(f))))),
+                (1u64..u64::MAX)
+                    .prop_map(move |n| (Some(json!(n)), Ok(Some(Duration::from_secs(n.min(max)))))),
+                (1u64..1_000_000)
+                    .prop_map(|n| (Some(json!(n.to_string())), Ok(Some(Duration::from_secs(n))))),
+                (0.001f64..1e6)
+                    .prop_map(|f| (Some(json!(f)), Ok(Some(Duration::from_secs_f64(f))))),
                 (i64::MIN..=0).prop_map(|n| (Some(json!(n)), Err(()))),
                 "[a-z ]{0,12}".prop_map(|s| (Some(json!(s)), Err(()))),
                 Just((Some(json!([60])), Err(()))),
