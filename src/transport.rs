@@ -111,7 +111,8 @@ pub(crate) async fn execute(
     );
     async move {
         let started = StdInstant::now();
-        let what = format!("{} {}", request.method, request.url.path());
+        // Formatted only if a retry, a hold or a failure names the request.
+        let what = What(&request.method, &request.url);
         let policy = policy.unwrap_or(&shared.retry_policy);
         let idempotent = retry::is_idempotent(&request.method, &request.headers);
         // A streaming body cannot be replayed: the first attempt is the only one.
@@ -157,6 +158,17 @@ pub(crate) async fn execute(
     }
     .instrument(span)
     .await
+}
+
+/// `METHOD /path` of a request for logs and errors (never the query, which may hold a secret);
+/// it allocates nothing unless it is formatted.
+#[derive(Clone, Copy)]
+struct What<'a>(&'a Method, &'a Url);
+
+impl std::fmt::Display for What<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.1.path())
+    }
 }
 
 /// One attempt from the caller's view, within its time budget (the token wait included).
@@ -240,18 +252,22 @@ async fn send(
     token: Option<&AccessToken>,
     deadline: Option<Instant>,
 ) -> Result<reqwest::Response> {
-    let mut url = request.url.clone();
+    // The request's own URL until a redirect: `reqwest` takes an owned copy, one per hop.
+    let mut redirected: Option<Url> = None;
     let mut method = request.method.clone();
     let mut with_body = true;
     for _ in 0..=MAX_REDIRECTS {
-        let on_api = shared.is_api_origin(&url);
-        let on_origin = same_origin(&url, &request.url);
+        let url = redirected.as_ref().unwrap_or(&request.url);
+        let on_api = shared.is_api_origin(url);
+        let on_origin = redirected.is_none() || same_origin(url, &request.url);
         let mut builder = shared.http.request(method.clone(), url.clone());
         if on_api && !shared.default_headers.is_empty() {
             builder = builder.headers(shared.default_headers.clone());
         }
         if on_origin {
-            builder = builder.headers(request.headers.clone());
+            if !request.headers.is_empty() {
+                builder = builder.headers(request.headers.clone());
+            }
         } else {
             let mut headers = request.headers.clone();
             for sensitive in [
@@ -327,7 +343,7 @@ async fn send(
             }
             _ => {}
         }
-        url = next;
+        redirected = Some(next);
     }
     Err(Error::new(
         ErrorKind::Transport,
@@ -359,7 +375,6 @@ pub(crate) async fn check_status(
     token: Option<&AccessToken>,
 ) -> Result<reqwest::Response> {
     let status = response.status();
-    let now_utc = shared.clock.now_utc();
     // Only the API origin's answers may hold the client's requests (not a redirect's target).
     if shared.is_api_origin(response.url()) {
         shared.retry.observe(status, response.headers());
@@ -371,6 +386,7 @@ pub(crate) async fn check_status(
     if status.is_success() {
         return Ok(response);
     }
+    let now_utc = shared.clock.now_utc();
     let headers = response.headers().clone();
     let what = format!("{method} {}", response.url().path());
     let body = body::read_prefix(response, ERROR_BODY_LIMIT).await;
