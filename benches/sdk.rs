@@ -777,22 +777,25 @@ async fn authed_items(
     prefetch: usize,
     consumer: Option<Duration>,
 ) -> u64 {
-    client
+    let items = client
         .paginate::<Item>(
             path,
             authed::Pagination::offset("skip", "take").page_size(100),
         )
         .prefetch(prefetch)
-        .stream()
-        .try_fold(0u64, |n, item| async move {
-            std::hint::black_box(&item);
-            if let Some(pause) = consumer.filter(|_| (n + 1) % 100 == 0) {
-                tokio::time::sleep(pause).await;
-            }
-            Ok(n + 1)
-        })
-        .await
-        .unwrap()
+        .stream();
+    // A plain loop, the shape of the hand loop's: `try_fold` with an `async` block per item
+    // would add a future per item that the hand loop does not have.
+    let mut items = std::pin::pin!(items);
+    let mut count = 0;
+    while let Some(item) = items.try_next().await.unwrap() {
+        std::hint::black_box(&item);
+        count += 1;
+        if let Some(pause) = consumer.filter(|_| count % 100 == 0) {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    count
 }
 
 async fn pagination(env: &Env, plan: &Plan, report: &mut Report) {
