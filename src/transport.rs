@@ -118,7 +118,9 @@ pub(crate) async fn execute(
         // A streaming body cannot be replayed: the first attempt is the only one.
         let replayable = request.is_replayable();
         // Cooldown, quota and budget describe the API server, not other origins.
-        let state = shared.is_api_origin(&request.url).then_some(&shared.retry);
+        // Checked once per request: the URL is the same for every attempt.
+        let on_api = shared.is_api_origin(&request.url);
+        let state = on_api.then_some(&shared.retry);
         let request = &request;
         #[cfg(feature = "metrics")]
         crate::metrics::request(&shared.name);
@@ -134,7 +136,7 @@ pub(crate) async fn execute(
                 sent += 1;
             }
             async move {
-                send_authenticated(shared, request, |error| {
+                send_authenticated(shared, request, on_api, |error| {
                     Failure::api(error, policy, idempotent, replayable)
                 })
                 .await
@@ -182,6 +184,7 @@ impl std::fmt::Display for What<'_> {
 async fn send_authenticated(
     shared: &Shared,
     request: &Request,
+    on_api: bool,
     classify: impl Fn(Error) -> Failure,
 ) -> Result<reqwest::Response, Failure> {
     let method = &request.method;
@@ -189,10 +192,9 @@ async fn send_authenticated(
         .timeout
         .or(shared.timeout)
         .map(|budget| Instant::now() + budget);
-    let authenticate =
-        shared.is_api_origin(&request.url) && !request.headers.contains_key(header::AUTHORIZATION);
+    let authenticate = on_api && !request.headers.contains_key(header::AUTHORIZATION);
     if !authenticate {
-        let response = send(shared, request, None, deadline)
+        let response = send(shared, request, on_api, None, deadline)
             .await
             .map_err(&classify)?;
         return check_status(shared, method, response, None)
@@ -204,7 +206,7 @@ async fn send_authenticated(
         let token = token_within(shared, deadline)
             .await
             .map_err(Failure::fatal)?;
-        let response = send(shared, request, Some(&token), deadline)
+        let response = send(shared, request, on_api, Some(&token), deadline)
             .await
             .map_err(&classify)?;
         let rejected = response.status() == StatusCode::UNAUTHORIZED
@@ -245,10 +247,12 @@ async fn token_within(shared: &Shared, deadline: Option<Instant>) -> Result<Arc<
 /// Sends `request` once, following redirects: **the token and the default headers go only to
 /// the API origin**, `Authorization` and cookies set on the request are dropped when a redirect
 /// leaves the request's origin, and a redirect from `https` down to plain `http` (to a
-/// non-loopback host) is refused.
+/// non-loopback host) is refused. `request_on_api`: whether the request's own URL is on the API
+/// origin (checked once by the caller).
 async fn send(
     shared: &Shared,
     request: &Request,
+    request_on_api: bool,
     token: Option<&AccessToken>,
     deadline: Option<Instant>,
 ) -> Result<reqwest::Response> {
@@ -258,8 +262,10 @@ async fn send(
     let mut with_body = true;
     for _ in 0..=MAX_REDIRECTS {
         let url = redirected.as_ref().unwrap_or(&request.url);
-        let on_api = shared.is_api_origin(url);
-        let on_origin = redirected.is_none() || same_origin(url, &request.url);
+        let (on_api, on_origin) = match &redirected {
+            None => (request_on_api, true),
+            Some(url) => (shared.is_api_origin(url), same_origin(url, &request.url)),
+        };
         let mut builder = shared.http.request(method.clone(), url.clone());
         if on_api && !shared.default_headers.is_empty() {
             builder = builder.headers(shared.default_headers.clone());
