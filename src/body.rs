@@ -29,6 +29,25 @@ pub(crate) async fn read_bounded(
     Ok(Ok(body.freeze()))
 }
 
+/// Reads the whole body, borrowing the response so that its URL stays at hand for an error
+/// message. A body that comes in one chunk is kept as it came, without a copy.
+pub(crate) async fn read_all(response: &mut reqwest::Response) -> Result<Bytes, reqwest::Error> {
+    let Some(first) = response.chunk().await? else {
+        return Ok(Bytes::new());
+    };
+    let Some(second) = response.chunk().await? else {
+        return Ok(first);
+    };
+    let expected = response.content_length().map_or(0, |n| n as usize);
+    let mut body = BytesMut::with_capacity(expected.max(first.len() + second.len()));
+    body.extend_from_slice(&first);
+    body.extend_from_slice(&second);
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// Reads at most `limit` bytes of the body, for error reports; a body that fails half-way
 /// keeps what arrived.
 pub(crate) async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {

@@ -312,16 +312,19 @@ impl RequestBuilder {
         let method = self.method.clone();
         // `and_then` rather than an `async` block that awaits `send_raw()`: awaiting a future
         // the block holds would keep two copies of it in the block's state.
-        self.send_raw().and_then(|response| async move {
-            // Only read on an error below, but `bytes()` consumes the response.
-            let path = response.url().path().to_owned();
-            let bytes = response.bytes().await.map_err(|e| {
+        self.send_raw().and_then(|mut response| async move {
+            // Read by chunks rather than `bytes()`, which consumes the response: its path is
+            // only needed for an error message, and is not copied for the usual success.
+            let bytes = crate::body::read_all(&mut response).await.map_err(|e| {
                 Error::transport(
-                    format!("{method} {path}: could not read the response body"),
+                    format!(
+                        "{method} {}: could not read the response body",
+                        response.url().path()
+                    ),
                     e,
                 )
             })?;
-            decode(&bytes, &method, &path)
+            decode(&bytes, &method, response.url().path())
         })
     }
 

@@ -111,13 +111,16 @@ pub(crate) async fn execute(
     );
     async move {
         let started = StdInstant::now();
-        let what = format!("{} {}", request.method, request.url.path());
+        // Formatted only if a retry, a hold or a failure names the request.
+        let what = What(&request.method, &request.url);
         let policy = policy.unwrap_or(&shared.retry_policy);
         let idempotent = retry::is_idempotent(&request.method, &request.headers);
         // A streaming body cannot be replayed: the first attempt is the only one.
         let replayable = request.is_replayable();
         // Cooldown, quota and budget describe the API server, not other origins.
-        let state = shared.is_api_origin(&request.url).then_some(&shared.retry);
+        // Checked once per request: the URL is the same for every attempt.
+        let on_api = shared.is_api_origin(&request.url);
+        let state = on_api.then_some(&shared.retry);
         let request = &request;
         #[cfg(feature = "metrics")]
         crate::metrics::request(&shared.name);
@@ -133,7 +136,7 @@ pub(crate) async fn execute(
                 sent += 1;
             }
             async move {
-                send_authenticated(shared, request, |error| {
+                send_authenticated(shared, request, on_api, |error| {
                     Failure::api(error, policy, idempotent, replayable)
                 })
                 .await
@@ -159,6 +162,17 @@ pub(crate) async fn execute(
     .await
 }
 
+/// `METHOD /path` of a request for logs and errors (never the query, which may hold a secret);
+/// it allocates nothing unless it is formatted.
+#[derive(Clone, Copy)]
+struct What<'a>(&'a Method, &'a Url);
+
+impl std::fmt::Display for What<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.1.path())
+    }
+}
+
 /// One attempt from the caller's view, within its time budget (the token wait included).
 ///
 /// On a `401` **from the API origin**: the token that failed is invalidated (unless a newer one
@@ -170,6 +184,7 @@ pub(crate) async fn execute(
 async fn send_authenticated(
     shared: &Shared,
     request: &Request,
+    on_api: bool,
     classify: impl Fn(Error) -> Failure,
 ) -> Result<reqwest::Response, Failure> {
     let method = &request.method;
@@ -177,10 +192,9 @@ async fn send_authenticated(
         .timeout
         .or(shared.timeout)
         .map(|budget| Instant::now() + budget);
-    let authenticate =
-        shared.is_api_origin(&request.url) && !request.headers.contains_key(header::AUTHORIZATION);
+    let authenticate = on_api && !request.headers.contains_key(header::AUTHORIZATION);
     if !authenticate {
-        let response = send(shared, request, None, deadline)
+        let response = send(shared, request, on_api, None, deadline)
             .await
             .map_err(&classify)?;
         return check_status(shared, method, response, None)
@@ -192,7 +206,7 @@ async fn send_authenticated(
         let token = token_within(shared, deadline)
             .await
             .map_err(Failure::fatal)?;
-        let response = send(shared, request, Some(&token), deadline)
+        let response = send(shared, request, on_api, Some(&token), deadline)
             .await
             .map_err(&classify)?;
         let rejected = response.status() == StatusCode::UNAUTHORIZED
@@ -233,25 +247,33 @@ async fn token_within(shared: &Shared, deadline: Option<Instant>) -> Result<Arc<
 /// Sends `request` once, following redirects: **the token and the default headers go only to
 /// the API origin**, `Authorization` and cookies set on the request are dropped when a redirect
 /// leaves the request's origin, and a redirect from `https` down to plain `http` (to a
-/// non-loopback host) is refused.
+/// non-loopback host) is refused. `request_on_api`: whether the request's own URL is on the API
+/// origin (checked once by the caller).
 async fn send(
     shared: &Shared,
     request: &Request,
+    request_on_api: bool,
     token: Option<&AccessToken>,
     deadline: Option<Instant>,
 ) -> Result<reqwest::Response> {
-    let mut url = request.url.clone();
+    // The request's own URL until a redirect: `reqwest` takes an owned copy, one per hop.
+    let mut redirected: Option<Url> = None;
     let mut method = request.method.clone();
     let mut with_body = true;
     for _ in 0..=MAX_REDIRECTS {
-        let on_api = shared.is_api_origin(&url);
-        let on_origin = same_origin(&url, &request.url);
+        let url = redirected.as_ref().unwrap_or(&request.url);
+        let (on_api, on_origin) = match &redirected {
+            None => (request_on_api, true),
+            Some(url) => (shared.is_api_origin(url), same_origin(url, &request.url)),
+        };
         let mut builder = shared.http.request(method.clone(), url.clone());
         if on_api && !shared.default_headers.is_empty() {
             builder = builder.headers(shared.default_headers.clone());
         }
         if on_origin {
-            builder = builder.headers(request.headers.clone());
+            if !request.headers.is_empty() {
+                builder = builder.headers(request.headers.clone());
+            }
         } else {
             let mut headers = request.headers.clone();
             for sensitive in [
@@ -327,7 +349,7 @@ async fn send(
             }
             _ => {}
         }
-        url = next;
+        redirected = Some(next);
     }
     Err(Error::new(
         ErrorKind::Transport,
@@ -359,7 +381,6 @@ pub(crate) async fn check_status(
     token: Option<&AccessToken>,
 ) -> Result<reqwest::Response> {
     let status = response.status();
-    let now_utc = shared.clock.now_utc();
     // Only the API origin's answers may hold the client's requests (not a redirect's target).
     if shared.is_api_origin(response.url()) {
         shared.retry.observe(status, response.headers());
@@ -371,6 +392,7 @@ pub(crate) async fn check_status(
     if status.is_success() {
         return Ok(response);
     }
+    let now_utc = shared.clock.now_utc();
     let headers = response.headers().clone();
     let what = format!("{method} {}", response.url().path());
     let body = body::read_prefix(response, ERROR_BODY_LIMIT).await;

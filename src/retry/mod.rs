@@ -60,7 +60,7 @@ mod headers;
 mod policy;
 mod state;
 
-use std::{future::Future, time::Duration};
+use std::{fmt, future::Future, time::Duration};
 
 use reqwest::{Method, header::HeaderMap};
 
@@ -172,12 +172,12 @@ impl Failure {
 /// With `client` state (API requests), each attempt first waits out the client-wide cooldown
 /// and a used-up quota, and counts as in flight until it ends. `what` names the request in
 /// logs and errors (method and path, never a query). Nothing is allocated unless a retry is
-/// made or the request fails.
+/// made or the request fails (`what` is only formatted then).
 pub(crate) async fn run<T, Fut>(
     policy: &Policy,
     client: Option<&ClientState>,
     clock: &dyn Clock,
-    what: &str,
+    what: impl fmt::Display,
     mut attempt: impl FnMut() -> Fut,
 ) -> Result<T>
 where
