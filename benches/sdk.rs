@@ -966,7 +966,11 @@ fn memory(env: &Env, plan: &Plan, report: &mut Report) {
 async fn rate_limit(env: &Env, plan: &Plan, report: &mut Report, quota: bool) {
     let client = env.authed(0, 3600);
     client.access_token().await.unwrap();
-    let route = if quota { "/limited?quota=1" } else { "/limited" };
+    let route = if quota {
+        "/limited?quota=1"
+    } else {
+        "/limited"
+    };
     let before = env.stats().await;
     let duration = Duration::from_secs(if plan.quick { 3 } else { 10 });
     let until = Instant::now() + duration;
