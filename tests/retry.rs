@@ -1029,6 +1029,25 @@ async fn the_cooldown_is_measured_on_the_injected_clock() {
     assert_eq!(started.elapsed(), Duration::ZERO);
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_time_to_the_quota_reset_is_read_on_the_injected_clock() {
+    let server = MockServer::start().await;
+    common::mount_token_endpoint(&server).await;
+    let quota = ok()
+        .insert_header("x-ratelimit-limit", "10")
+        .insert_header("x-ratelimit-remaining", "5")
+        .insert_header("x-ratelimit-reset", "30");
+    mount_sequence(&server, "GET", "/v1/quota", quota, 1, ok()).await;
+    let clock = common::TestClock::new();
+    let client = builder(&server).clock(clock.clone()).build().unwrap();
+    client.get("/v1/quota").send::<Value>().await.unwrap();
+
+    // Ten seconds pass on the client's clock, none on tokio's.
+    clock.advance(SEC(10));
+
+    assert_eq!(client.rate_limit().unwrap().resets_in(), Some(SEC(20)));
+}
+
 // ===== Pacing ahead of the limit =====
 
 /// With `remaining` known, requests in flight are counted against it: a burst never goes

@@ -228,8 +228,10 @@ impl ClientState {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The rate-limit values last seen, their age read on the client's clock.
     pub(crate) fn rate_limit(&self) -> Option<RateLimit> {
-        self.lock().rate_limit.clone()
+        let seen = self.lock().rate_limit.clone()?;
+        Some(seen.as_of(self.clock.now()))
     }
 
     /// Takes in an answer **from the API origin**: a `429` with `Retry-After` holds every
