@@ -201,15 +201,23 @@ where
                     let error = match last {
                         // A retry held past the cap or the deadline: the last answer is the error.
                         Some(error) => error.with_retries(attempts, elapsed, hold.stopped),
-                        None => Error::new(
-                            ErrorKind::RateLimited,
-                            format!(
-                                "{what} was not sent: {} for another {:.1?}, longer than the retry policy waits",
-                                hold.why, hold.wait
-                            ),
-                        )
-                        .with_retry_after(Some(hold.wait))
-                        .with_retries(attempts, elapsed, hold.stopped),
+                        None => {
+                            let error = Error::new(
+                                ErrorKind::RateLimited,
+                                format!(
+                                    "{what} was not sent: {} for another {:.1?}, longer than the retry policy waits",
+                                    hold.why, hold.wait
+                                ),
+                            )
+                            .with_retry_after(Some(hold.wait));
+                            // `is_retryable` asks the policy's classifier, as for any failure.
+                            let verdict = policy.classifier.classify(&error);
+                            error.with_retryable(verdict).with_retries(
+                                attempts,
+                                elapsed,
+                                hold.stopped,
+                            )
+                        }
                     };
                     return Err(error);
                 }
