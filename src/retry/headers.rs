@@ -67,7 +67,7 @@ impl RateLimit {
 
     /// The same values as of `now` on the client's clock: the time since the answer is moved
     /// onto tokio's timeline, which [`resets_in`](Self::resets_in) reads.
-    pub(crate) fn as_of(mut self, now: Instant) -> Self {
+    pub(crate) fn rebased(mut self, now: Instant) -> Self {
         let age = now.saturating_duration_since(self.observed_at);
         let tokio_now = Instant::now();
         self.observed_at = tokio_now.checked_sub(age).unwrap_or(tokio_now);

@@ -231,7 +231,7 @@ impl ClientState {
     /// The rate-limit values last seen, their age read on the client's clock.
     pub(crate) fn rate_limit(&self) -> Option<RateLimit> {
         let seen = self.lock().rate_limit.clone()?;
-        Some(seen.as_of(self.clock.now()))
+        Some(seen.rebased(self.clock.now()))
     }
 
     /// Takes in an answer **from the API origin**: a `429` with `Retry-After` holds every
