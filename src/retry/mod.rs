@@ -35,8 +35,9 @@
 //!   instead of collecting more `429`s. A redirect's target cannot hold the client.
 //! - **Pacing ahead of the limit**: rate-limit headers (`RateLimit`, `RateLimit-Policy`,
 //!   `X-RateLimit-*`) are remembered ([`Client::rate_limit`](crate::Client::rate_limit)); the
-//!   requests in flight are counted against the `remaining` they report, and when nothing is
-//!   left requests wait for the reset (opt out with
+//!   requests in flight are counted against the `remaining` they report (and, in a window the
+//!   client saw begin, what it sent since against the `limit`), and when nothing is left
+//!   requests wait for the reset (opt out with
 //!   [`ClientBuilder::wait_for_quota_reset`](crate::ClientBuilder::wait_for_quota_reset)).
 //! - **Retry budget**: retries without server guidance of one client are at most
 //!   `reserve + ratio × requests` ([`Budget`]), so a server that is down sees little more than
