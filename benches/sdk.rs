@@ -21,8 +21,10 @@
 //! - **pagination**: 100,000 items in pages of 100 against a hand-written skip/take loop (CPU
 //!   time and allocations per item), and prefetch with 2 ms per page on each side (speedup);
 //! - **memory**: 1M against 100k items streamed, peak RSS and peak heap, in child processes;
-//! - **rate limit**: a 200 r/s server limit answering `429` + `Retry-After: 1`, 64 workers:
-//!   goodput, errors reaching callers, share of `429`s.
+//! - **rate limit**: a 200 r/s server limit answering `429` + `Retry-After: 1`, 64 workers for
+//!   10 s, with the quota in a `RateLimit` header on every answer and with `Retry-After` alone:
+//!   goodput, errors reaching callers (by why retrying stopped), share of `429`s. Run it alone
+//!   with `cargo bench --bench sdk -- --only rate`.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -232,6 +234,9 @@ struct ServerState {
 
 type Body = http_body_util::Full<bytes::Bytes>;
 
+/// Requests per second `/limited` serves before it answers `429`.
+const LIMIT: u32 = 200;
+
 fn respond(status: u16, body: impl Into<bytes::Bytes>) -> hyper::Response<Body> {
     hyper::Response::builder()
         .status(status)
@@ -333,28 +338,42 @@ impl ServerState {
                 body.push(']');
                 Ok(respond(200, body))
             }
-            // 200 requests per second, then 429 + Retry-After: 1 until the next second.
+            // 200 requests per second, then 429 + Retry-After: 1 until the next second. With
+            // `?quota=1`, every answer also carries the quota as a real rate-limited API sends
+            // it: `RateLimit: limit=200, remaining=N, reset=S` (IETF httpapi draft, the
+            // dictionary form), the reset in whole seconds rounded up.
             "/limited" => {
-                let second = self.started.expect("set at start").elapsed().as_secs();
-                let allowed = {
+                let elapsed = self.started.expect("set at start").elapsed();
+                let second = elapsed.as_secs();
+                let (allowed, remaining) = {
                     let mut window = self.window.lock().unwrap();
                     if window.0 != second {
                         *window = (second, 0);
                     }
                     window.1 += 1;
-                    window.1 <= 200
+                    (window.1 <= LIMIT, LIMIT.saturating_sub(window.1))
                 };
-                if allowed {
+                let mut response = if allowed {
                     self.limited_ok.fetch_add(1, Ordering::Relaxed);
-                    Ok(respond(200, ITEM))
+                    respond(200, ITEM)
                 } else {
                     self.limited_429.fetch_add(1, Ordering::Relaxed);
                     let mut response = respond(429, r#"{"error":"rate_limited"}"#);
                     response
                         .headers_mut()
                         .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
-                    Ok(response)
+                    response
+                };
+                if query(request.uri(), "quota") == Some(1) {
+                    let left = Duration::from_secs(second + 1) - elapsed;
+                    let reset = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                    let value = format!("limit={LIMIT}, remaining={remaining}, reset={reset}");
+                    response.headers_mut().insert(
+                        "ratelimit",
+                        hyper::header::HeaderValue::from_str(&value).expect("ASCII"),
+                    );
                 }
+                Ok(response)
             }
             _ => Ok(respond(404, r#"{"error":"not_found"}"#)),
         }
@@ -945,27 +964,43 @@ fn memory(env: &Env, plan: &Plan, report: &mut Report) {
     );
 }
 
-async fn rate_limit(env: &Env, plan: &Plan, report: &mut Report) {
+/// 64 workers against `/limited` (200 r/s, then `429` + `Retry-After: 1`), with the quota in
+/// a `RateLimit` header on every answer (`quota`) or with `Retry-After` alone.
+async fn rate_limit(env: &Env, plan: &Plan, report: &mut Report, quota: bool) {
     let client = env.authed(0, 3600);
     client.access_token().await.unwrap();
+    let route = if quota {
+        "/limited?quota=1"
+    } else {
+        "/limited"
+    };
     let before = env.stats().await;
     let duration = Duration::from_secs(if plan.quick { 3 } else { 10 });
     let until = Instant::now() + duration;
-    let outcomes = Arc::new(Mutex::new(HashMap::<bool, u64>::new()));
+    // Successes, and the errors that reached callers by why their retries stopped.
+    let outcomes = Arc::new(Mutex::new((0_u64, HashMap::<String, u64>::new())));
     let workers: Vec<_> = (0..64)
         .map(|_| {
             let (client, outcomes) = (client.clone(), outcomes.clone());
             tokio::spawn(async move {
-                let (mut ok, mut failed) = (0, 0);
+                let (mut ok, mut failed) = (0, HashMap::<String, u64>::new());
                 while Instant::now() < until {
-                    match client.get("/limited").send::<Item>().await {
+                    match client.get(route).send::<Item>().await {
                         Ok(_) => ok += 1,
-                        Err(_) => failed += 1,
+                        Err(e) => {
+                            let why = e.retries().map_or_else(
+                                || format!("{:?} after 1 attempt", e.kind()),
+                                |r| format!("{:?}: {}", e.kind(), r.stopped),
+                            );
+                            *failed.entry(why).or_default() += 1;
+                        }
                     }
                 }
                 let mut outcomes = outcomes.lock().unwrap();
-                *outcomes.entry(true).or_default() += ok;
-                *outcomes.entry(false).or_default() += failed;
+                outcomes.0 += ok;
+                for (why, n) in failed {
+                    *outcomes.1.entry(why).or_default() += n;
+                }
             })
         })
         .collect();
@@ -976,21 +1011,31 @@ async fn rate_limit(env: &Env, plan: &Plan, report: &mut Report) {
     let elapsed = started.elapsed();
     let after = env.stats().await;
     let delta = |k: &str| after[k].as_u64().unwrap() - before[k].as_u64().unwrap();
-    let outcomes = outcomes.lock().unwrap();
-    let (ok, failed) = (outcomes[&true], outcomes[&false]);
+    let (ok, errors) = &*outcomes.lock().unwrap();
+    let failed: u64 = errors.values().sum();
     let (served, refused) = (delta("limited_ok"), delta("limited_429"));
-    let goodput = ok as f64 / elapsed.as_secs_f64();
+    let goodput = *ok as f64 / elapsed.as_secs_f64();
     let share = refused as f64 / (served + refused).max(1) as f64;
+    let limit = f64::from(LIMIT);
+    let variant = if quota {
+        "RateLimit header + Retry-After"
+    } else {
+        "Retry-After only"
+    };
     report.row(
-        "rate limit 200 r/s, 64 workers: goodput, errors, 429 share",
+        format!("rate limit {LIMIT} r/s, 64 workers, {variant}: goodput, errors, 429 share"),
         format!("{goodput:.0} r/s, {failed}, {:.1} %", share * 100.0),
-        "limit 200 r/s".into(),
-        format!("{:.2}× of limit", goodput / 200.0),
+        format!("limit {LIMIT} r/s"),
+        format!("{:.3}× of limit", goodput / limit),
     );
+    if !errors.is_empty() {
+        eprintln!("rate limit, {variant}: errors reaching callers: {errors:?}");
+    }
     report.json.insert(
-        "rate_limit".into(),
+        format!("rate_limit{}", if quota { "_quota" } else { "" }),
         json!({ "seconds": elapsed.as_secs_f64(), "workers": 64, "succeeded": ok,
-                "errors_to_callers": failed, "goodput_per_s": goodput,
+                "errors_to_callers": failed, "errors_by_reason": errors,
+                "goodput_per_s": goodput, "goodput_ratio": goodput / limit,
                 "server_ok": served, "server_429": refused, "share_429": share }),
     );
 }
@@ -1067,6 +1112,13 @@ fn main() {
         return profile(args.get(at + 1).map_or("authed", String::as_str), n);
     }
     let quick = args.iter().any(|a| a == "--quick");
+    // `--only rate`: the rate-limit scenarios alone (both variants).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|at| args.get(at + 1))
+        .map(String::as_str);
+    let all = only.is_none();
     let plan = Plan {
         quick,
         rounds: if quick { 2 } else { 7 },
@@ -1096,15 +1148,24 @@ fn main() {
         table: vec![],
     };
     let started = Instant::now();
-    runtime.block_on(async {
-        overhead(&env, &plan, &mut report).await;
-        token_cache(&env, &plan, &mut report).await;
-        refresh_storm(&env, &mut report).await;
-        early_refresh(&env, &plan, &mut report).await;
-        pagination(&env, &plan, &mut report).await;
-    });
-    memory(&env, &plan, &mut report);
-    runtime.block_on(rate_limit(&env, &plan, &mut report));
+    if all {
+        runtime.block_on(async {
+            overhead(&env, &plan, &mut report).await;
+            token_cache(&env, &plan, &mut report).await;
+            refresh_storm(&env, &mut report).await;
+            early_refresh(&env, &plan, &mut report).await;
+            pagination(&env, &plan, &mut report).await;
+        });
+        memory(&env, &plan, &mut report);
+    }
+    if all || only == Some("rate") {
+        runtime.block_on(async {
+            rate_limit(&env, &plan, &mut report, true).await;
+            // The next second, so the two variants do not share a window.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            rate_limit(&env, &plan, &mut report, false).await;
+        });
+    }
     let _ = server.kill();
     let _ = server.wait();
 
@@ -1119,7 +1180,8 @@ fn main() {
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/target").into())
         .join("bench");
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("sdk.json");
+    // A partial run does not overwrite the figures of a full one.
+    let file = dir.join(only.map_or("sdk.json".into(), |only| format!("sdk-{only}.json")));
     std::fs::write(
         &file,
         serde_json::to_string_pretty(&Value::Object(report.json)).unwrap(),

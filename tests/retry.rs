@@ -902,6 +902,33 @@ async fn is_retryable_and_the_retry_loop_follow_one_classifier() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_request_held_back_beyond_the_cap_is_classified_by_the_policys_classifier() {
+    let server = MockServer::start().await;
+    common::mount_token_endpoint(&server).await;
+    Mock::given(path("/v1/hot"))
+        .respond_with(status_with_retry_after(429, "30"))
+        .mount(&server)
+        .await;
+    // A classifier of the user's that retries nothing, and a cap below the server's wait.
+    let policy = Policy::default()
+        .classifier(Classifier::none())
+        .max_retry_after(SEC(5));
+    let client = builder(&server).retry_policy(policy).build().unwrap();
+    let answered = client.get("/v1/hot").send::<Value>().await.unwrap_err();
+
+    // The next request is held by the 30 s cooldown, beyond the cap: it fails unsent.
+    let held = client.get("/v1/hot").send::<Value>().await.unwrap_err();
+
+    assert_eq!(hits(&server, "/v1/hot").await, 1);
+    assert_eq!(held.kind(), ErrorKind::RateLimited);
+    assert!(!answered.is_retryable(), "{answered:?}");
+    assert!(
+        !held.is_retryable(),
+        "the same classifier speaks for both: {held:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn github_preset_waits_out_secondary_rate_limits() {
     let (server, _) = setup_paused().await;
     let secondary = ResponseTemplate::new(403).insert_header("retry-after", "2");
@@ -1027,6 +1054,25 @@ async fn the_cooldown_is_measured_on_the_injected_clock() {
     let started = Instant::now();
     client.get("/v1/hot").send::<Value>().await.unwrap();
     assert_eq!(started.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_time_to_the_quota_reset_is_read_on_the_injected_clock() {
+    let server = MockServer::start().await;
+    common::mount_token_endpoint(&server).await;
+    let quota = ok()
+        .insert_header("x-ratelimit-limit", "10")
+        .insert_header("x-ratelimit-remaining", "5")
+        .insert_header("x-ratelimit-reset", "30");
+    mount_sequence(&server, "GET", "/v1/quota", quota, 1, ok()).await;
+    let clock = common::TestClock::new();
+    let client = builder(&server).clock(clock.clone()).build().unwrap();
+    client.get("/v1/quota").send::<Value>().await.unwrap();
+
+    // Ten seconds pass on the client's clock, none on tokio's.
+    clock.advance(SEC(10));
+
+    assert_eq!(client.rate_limit().unwrap().resets_in(), Some(SEC(20)));
 }
 
 // ===== Pacing ahead of the limit =====

@@ -54,9 +54,24 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// Time left until the window resets, from now; `Some(0)` once it has.
+    ///
+    /// The time that passed since the answer is read on the client's
+    /// [`Clock`](crate::Clock) up to the call of
+    /// [`Client::rate_limit`](crate::Client::rate_limit) that returned this value, and on
+    /// tokio's clock after it (the same clock unless [`ClientBuilder::clock`](crate::ClientBuilder::clock)
+    /// set another).
     pub fn resets_in(&self) -> Option<Duration> {
         let at = self.reset_at()?;
         Some(at.saturating_duration_since(Instant::now()))
+    }
+
+    /// The same values as of `now` on the client's clock: the time since the answer is moved
+    /// onto tokio's timeline, which [`resets_in`](Self::resets_in) reads.
+    pub(crate) fn rebased(mut self, now: Instant) -> Self {
+        let age = now.saturating_duration_since(self.observed_at);
+        let tokio_now = Instant::now();
+        self.observed_at = tokio_now.checked_sub(age).unwrap_or(tokio_now);
+        self
     }
 
     pub(crate) fn reset_at(&self) -> Option<Instant> {

@@ -35,8 +35,9 @@
 //!   instead of collecting more `429`s. A redirect's target cannot hold the client.
 //! - **Pacing ahead of the limit**: rate-limit headers (`RateLimit`, `RateLimit-Policy`,
 //!   `X-RateLimit-*`) are remembered ([`Client::rate_limit`](crate::Client::rate_limit)); the
-//!   requests in flight are counted against the `remaining` they report, and when nothing is
-//!   left requests wait for the reset (opt out with
+//!   requests in flight are counted against the `remaining` they report (and, in a window the
+//!   client saw begin, what it sent since against the `limit`), and when nothing is left
+//!   requests wait for the reset (opt out with
 //!   [`ClientBuilder::wait_for_quota_reset`](crate::ClientBuilder::wait_for_quota_reset)).
 //! - **Retry budget**: retries without server guidance of one client are at most
 //!   `reserve + ratio × requests` ([`Budget`]), so a server that is down sees little more than
@@ -201,15 +202,23 @@ where
                     let error = match last {
                         // A retry held past the cap or the deadline: the last answer is the error.
                         Some(error) => error.with_retries(attempts, elapsed, hold.stopped),
-                        None => Error::new(
-                            ErrorKind::RateLimited,
-                            format!(
-                                "{what} was not sent: {} for another {:.1?}, longer than the retry policy waits",
-                                hold.why, hold.wait
-                            ),
-                        )
-                        .with_retry_after(Some(hold.wait))
-                        .with_retries(attempts, elapsed, hold.stopped),
+                        None => {
+                            let error = Error::new(
+                                ErrorKind::RateLimited,
+                                format!(
+                                    "{what} was not sent: {} for another {:.1?}, longer than the retry policy waits",
+                                    hold.why, hold.wait
+                                ),
+                            )
+                            .with_retry_after(Some(hold.wait));
+                            // `is_retryable` asks the policy's classifier, as for any failure.
+                            let verdict = policy.classifier.classify(&error);
+                            error.with_retryable(verdict).with_retries(
+                                attempts,
+                                elapsed,
+                                hold.stopped,
+                            )
+                        }
                     };
                     return Err(error);
                 }

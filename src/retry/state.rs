@@ -60,13 +60,22 @@ struct State {
 /// The current rate-limit window as far as this client can tell.
 ///
 /// The server's `remaining` is already stale when it arrives: requests of ours in flight will
-/// use some of it. So the client counts `left` = the lowest `remaining` reported in the window
-/// minus the requests in flight, takes one per request sent, and holds requests once it reaches
-/// 0, until the reset. A reset in whole seconds is rounded up by the server, so `arrival +
-/// reset` is never before the real reset; the earliest such estimate in a window is the
-/// tightest. When the window resets, the next one is assumed to hold `limit` requests (minus
-/// those in flight, which may land in it) and to last as long as the longest reset seen, until
-/// its first answer tells.
+/// use some of it. Which of them the server counted before it answered is unknown (64
+/// connections are not served, nor answered, in the order they were sent), so:
+///
+/// - in a window whose start the client has not seen (the first one), `left` = the lowest
+///   `remaining` reported minus the requests in flight — as if none of them had been counted,
+///   which never overshoots but may leave part of the window unused;
+/// - in a window the client saw begin (it waited for the reset, or the reset passed), it also
+///   knows how many requests it sent since, so `left` = `min(remaining, limit − sent)`: exact
+///   for a client that has the quota to itself, and never more than `remaining`.
+///
+/// The client takes one per request sent and holds requests once `left` reaches 0, until the
+/// reset. A reset in whole seconds is rounded up by the server, so `arrival + reset` is never
+/// before the real reset; the earliest such estimate in a window is the tightest. When the
+/// window resets, the next one is assumed to hold `limit` requests (minus those in flight,
+/// which may land in it) and to last as long as the longest reset seen — also never before
+/// the real reset, and tighter than its first answer's whole seconds.
 #[derive(Debug, Default)]
 struct Quota {
     /// Requests that may still be sent in this window.
@@ -79,6 +88,9 @@ struct Quota {
     limit: Option<u64>,
     /// The longest reset reported: about the length of a window.
     span: Option<Duration>,
+    /// Requests sent since this window began, once the client has seen it begin (`None` in
+    /// the first window); those in flight at the reset are counted, as they may land in it.
+    sent: Option<u64>,
 }
 
 impl Quota {
@@ -90,14 +102,30 @@ impl Quota {
                 .map(|l| i64::try_from(l).unwrap_or(i64::MAX) - i64::from(in_flight));
             self.reported = None;
             self.reset_at = self.span.map(|span| now + span);
+            self.sent = Some(u64::from(in_flight));
+        }
+    }
+
+    /// Counts one request sent in this window.
+    fn take(&mut self) {
+        if let Some(left) = &mut self.left {
+            *left -= 1;
+        }
+        if let Some(sent) = &mut self.sent {
+            *sent += 1;
         }
     }
 
     /// Takes in an answer's `remaining` (and reset) while `others` more requests are in flight.
     fn observe(&mut self, remaining: u64, reset_at: Option<Instant>, others: u32) {
-        let left = i64::try_from(remaining)
-            .unwrap_or(i64::MAX)
-            .saturating_sub(i64::from(others));
+        let reported = i64::try_from(remaining).unwrap_or(i64::MAX);
+        let left = match (self.sent, self.limit) {
+            (Some(sent), Some(limit)) => {
+                let unsent = i64::try_from(limit.saturating_sub(sent)).unwrap_or(i64::MAX);
+                reported.min(unsent)
+            }
+            _ => reported.saturating_sub(i64::from(others)),
+        };
         // Until the reset we know of, answers belong to this window: one that reports more
         // left overtook others on the way back (under load, by far more than are in flight
         // now). Without a known reset, more left than the requests in flight can explain
@@ -110,7 +138,12 @@ impl Quota {
         if new_window {
             self.left = Some(left);
             self.reported = Some(remaining);
-            self.reset_at = reset_at;
+            // A reset estimated when the window began (`expire`) is never early either, and
+            // tighter than `arrival + reset` in whole seconds: keep the earlier.
+            self.reset_at = match (self.reset_at, reset_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => b.or(a),
+            };
         } else {
             self.left = Some(self.left.map_or(left, |l| l.min(left)));
             self.reported = self.reported.map(|r| r.min(remaining));
@@ -195,8 +228,10 @@ impl ClientState {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The rate-limit values last seen, their age read on the client's clock.
     pub(crate) fn rate_limit(&self) -> Option<RateLimit> {
-        self.lock().rate_limit.clone()
+        let seen = self.lock().rate_limit.clone()?;
+        Some(seen.rebased(self.clock.now()))
     }
 
     /// Takes in an answer **from the API origin**: a `429` with `Retry-After` holds every
@@ -295,10 +330,8 @@ impl ClientState {
                     (None, None) => None,
                 };
                 let hold = hold.filter(|(until, _)| slept_until.is_none_or(|s| s < *until));
-                if hold.is_none()
-                    && let Some(left) = &mut state.quota.left
-                {
-                    *left -= 1;
+                if hold.is_none() {
+                    state.quota.take();
                 }
                 hold
             };
@@ -409,5 +442,59 @@ mod tests {
         quota.expire(t0 + s(4), 3);
         assert_eq!((quota.left, quota.reported), (Some(97), None));
         assert_eq!(quota.reset_at, Some(t0 + s(14)));
+    }
+
+    /// One window of 64 workers against a limit of 200, the client having seen the window
+    /// begin: the server counts each request as it is sent, and the answers come back in the
+    /// reverse order (the last counted first), as they may over 64 connections. Returns how
+    /// many requests the client sent before it held for the reset.
+    fn window_with_answers_out_of_order(workers: usize) -> u64 {
+        let t0 = Instant::now();
+        let mut quota = Quota {
+            limit: Some(200),
+            span: Some(Duration::from_secs(1)),
+            reset_at: Some(t0),
+            ..Quota::default()
+        };
+        quota.expire(t0, 0);
+        let (mut sent, mut counted) = (0, 0);
+        let mut in_flight = Vec::new();
+        loop {
+            while in_flight.len() < workers && quota.exhausted_until(t0).is_none() {
+                quota.take();
+                sent += 1;
+                counted += 1;
+                in_flight.push(200_u64.saturating_sub(counted));
+            }
+            let Some(remaining) = in_flight.pop() else {
+                return sent;
+            };
+            let others = u32::try_from(in_flight.len()).unwrap();
+            quota.observe(remaining, Some(t0 + Duration::from_secs(1)), others);
+        }
+    }
+
+    #[test]
+    fn a_window_seen_to_begin_is_used_in_full_when_answers_come_back_out_of_order() {
+        // Counting every request in flight as not yet counted by the server held the client
+        // at 137 of 200 here: a quarter of each window unused.
+        assert_eq!(window_with_answers_out_of_order(64), 200);
+        assert_eq!(window_with_answers_out_of_order(1), 200);
+    }
+
+    #[test]
+    fn a_window_seen_to_begin_keeps_the_reset_estimated_at_its_start() {
+        let t0 = Instant::now();
+        let mut quota = Quota {
+            limit: Some(200),
+            span: Some(Duration::from_secs(1)),
+            reset_at: Some(t0),
+            ..Quota::default()
+        };
+        quota.expire(t0, 0);
+        // Its first answer arrives 300 ms in and says `reset=1` (rounded up): the window began
+        // by t0, so it resets by t0 + 1 s, not 1.3 s.
+        quota.observe(150, Some(t0 + Duration::from_millis(1300)), 0);
+        assert_eq!(quota.reset_at, Some(t0 + Duration::from_secs(1)));
     }
 }
