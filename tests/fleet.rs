@@ -35,9 +35,14 @@ struct Tally {
 
 /// Sends `GET /v1/me` every [`PAUSE`] until `until`, counting what the user would see.
 async fn work(client: &Client, until: Instant) -> Tally {
+    work_on(client, "/v1/me", until).await
+}
+
+/// Sends `GET <path>` every [`PAUSE`] until `until`, counting what the user would see.
+async fn work_on(client: &Client, path: &str, until: Instant) -> Tally {
     let mut tally = Tally::default();
     while Instant::now() < until {
-        match client.get("/v1/me").send::<serde_json::Value>().await {
+        match client.get(path).send::<serde_json::Value>().await {
             Ok(_) => tally.ok += 1,
             Err(e) if e.is_reauth_required() => tally.invalid_grant += 1,
             Err(e) if e.kind() == ErrorKind::Store => tally.store_errors += 1,
@@ -145,7 +150,28 @@ async fn fleet_worker() {
         .build()
         .unwrap();
     let until = Instant::now() + Duration::from_secs_f64(secs.parse().unwrap());
-    let t = work(&client, until).await;
+    // One request to /v1/limited after a while (the one that meets the 429), if asked.
+    let limited = std::env::var("FLEET_WORKER_LIMITED_AFTER_MS")
+        .ok()
+        .map(|ms| {
+            let client = client.clone();
+            let after = Duration::from_millis(ms.parse().unwrap());
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                client.get("/v1/limited").send::<serde_json::Value>().await
+            })
+        });
+    let path = std::env::var("FLEET_WORKER_PATH").unwrap_or_else(|_| "/v1/me".to_owned());
+    let mut t = work_on(&client, &path, until).await;
+    if let Some(limited) = limited {
+        match limited.await.unwrap() {
+            Ok(_) => t.ok += 1,
+            Err(e) => {
+                eprintln!("unexpected error on /v1/limited: {e}");
+                t.other += 1;
+            }
+        }
+    }
     println!(
         "FLEET-WORKER ok={} store_errors={} invalid_grant={} other={}",
         t.ok, t.store_errors, t.invalid_grant, t.other
@@ -406,6 +432,113 @@ async fn a_429_seen_by_one_client_holds_the_other_clients_of_the_fleet() {
         b_sent_after >= Duration::from_millis(1800),
         "{b_sent_after:?}"
     );
+}
+
+/// Answers 200 and notes when each request arrived.
+#[derive(Clone, Default)]
+struct Arrivals(std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>);
+
+impl Arrivals {
+    fn times(&self) -> Vec<std::time::Instant> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl wiremock::Respond for Arrivals {
+    fn respond(&self, _: &wiremock::Request) -> wiremock::ResponseTemplate {
+        self.0.lock().unwrap().push(std::time::Instant::now());
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({}))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_seen_by_one_process_holds_the_other_processes_of_the_fleet() {
+    use wiremock::{Mock, ResponseTemplate, matchers::path};
+    let _serial = serial().await;
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let api = MockApi::builder().rotate_refresh_tokens(true).start().await;
+    // The first request to /v1/limited meets a 429 with Retry-After: 2; the time it was
+    // answered is noted (the 200s after it too).
+    let limited = Arrivals::default();
+    Mock::given(path("/v1/limited"))
+        .respond_with({
+            let limited = limited.clone();
+            move |request: &wiremock::Request| {
+                wiremock::Respond::respond(&limited, request);
+                ResponseTemplate::new(429).insert_header("retry-after", "2")
+            }
+        })
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(api.server())
+        .await;
+    Mock::given(path("/v1/limited"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .with_priority(2)
+        .mount(api.server())
+        .await;
+    let pings = Arrivals::default();
+    Mock::given(path("/v1/ping"))
+        .respond_with(pings.clone())
+        .mount(api.server())
+        .await;
+
+    // Four replicas (child processes) send GET /v1/ping every 25 ms for 5 s; one of them meets
+    // the 429 after 1.5 s.
+    let run = 5.0;
+    let ping = [("FLEET_WORKER_PATH", "/v1/ping".to_owned())];
+    let mut children: Vec<_> = (0..3)
+        .map(|_| spawn_worker(&api, &redis, run, &ping))
+        .collect();
+    children.push(spawn_worker(
+        &api,
+        &redis,
+        run,
+        &[
+            ping[0].clone(),
+            ("FLEET_WORKER_LIMITED_AFTER_MS", "1500".to_owned()),
+        ],
+    ));
+    for child in children {
+        let t = tokio::task::spawn_blocking(move || tally_of(child))
+            .await
+            .unwrap();
+        assert!(t.ok > 0, "{t:?}");
+        assert_eq!(
+            (t.invalid_grant, t.store_errors, t.other),
+            (0, 0, 0),
+            "{t:?}"
+        );
+    }
+
+    let limited = limited.times();
+    assert_eq!(limited.len(), 1, "one 429 for the whole fleet");
+    let hit = limited[0];
+    let pings = pings.times();
+    // Pings that arrived from `from` to `to` seconds after the 429 (negative: before it).
+    let between = |from: f64, to: f64| {
+        pings
+            .iter()
+            .filter(|t| {
+                let at = if **t >= hit {
+                    t.duration_since(hit).as_secs_f64()
+                } else {
+                    -hit.duration_since(**t).as_secs_f64()
+                };
+                from < at && at < to
+            })
+            .count()
+    };
+    let (before, during, after) = (between(-1.0, 0.0), between(0.5, 1.9), between(2.0, 3.0));
+    eprintln!(
+        "pings: {before} in the second before the 429, {during} from 0.5 s to 1.9 s after it, {after} in the second after its Retry-After"
+    );
+    // The replicas were busy before and after; within the other processes' next read of the
+    // hold (every 200 ms, plus publishing), they all stopped until the Retry-After ended.
+    assert!(before > 20 && after > 20, "{before} {after}");
+    assert_eq!(during, 0, "the other processes were not held by the 429");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
