@@ -611,3 +611,107 @@ async fn redis_restarted_empty_reseeds_from_the_configured_token_or_asks_for_rea
     assert!(err.is_reauth_required(), "{err}");
     assert!(err.to_string().contains("re-authentication"), "{err}");
 }
+
+// ===== local-only mode =====
+
+fn local_only_client(api: &MockApi, redis: &RedisServer) -> Client {
+    let store = RedisStore::from_url(redis.url())
+        .unwrap()
+        .lease(Duration::from_secs(5))
+        .local_only_when_down(true);
+    api.client_builder()
+        .redis_store(store)
+        .token_store_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn me(client: &Client) -> authed::Result<serde_json::Value> {
+    client.get("/v1/me").send().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_only_mode_never_refreshes_a_rotating_grant_while_redis_is_down_and_the_grant_survives()
+ {
+    let _serial = serial().await;
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let api = MockApi::builder().rotate_refresh_tokens(true).start().await;
+    let (a, b) = (
+        local_only_client(&api, &redis),
+        local_only_client(&api, &redis),
+    );
+    // Both replicas refresh once with Redis up (the grant rotates: rt0 → rt1 → rt2).
+    me(&a).await.unwrap();
+    api.expire_access_tokens();
+    me(&b).await.unwrap();
+    let before = api.stats().token_requests;
+
+    // Redis goes down and the access tokens expire: both replicas need a refresh.
+    redis.stop();
+    api.expire_access_tokens();
+    for client in [&a, &b] {
+        let err = me(client).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Store, "{err}");
+        assert!(err.to_string().contains("rotates"), "{err}");
+    }
+    assert_eq!(
+        api.stats().token_requests,
+        before,
+        "a rotating grant was refreshed without the fleet lock"
+    );
+
+    // Redis returns: both recover, and the grant is alive.
+    let _redis = tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .unwrap();
+    // (B first: it holds the access token Redis shares, so it refreshes and A adopts.)
+    me(&b).await.unwrap();
+    me(&a).await.unwrap();
+    api.expire_access_tokens();
+    me(&a).await.unwrap();
+    me(&b).await.unwrap();
+    assert_eq!(api.stats().invalid_grants, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_only_mode_refreshes_a_non_rotating_grant_while_redis_is_down_and_writes_it_back() {
+    let _serial = serial().await;
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let api = MockApi::builder().start().await;
+    let a = local_only_client(&api, &redis);
+    me(&a).await.unwrap(); // the grant kept its refresh token: it does not rotate
+
+    redis.stop();
+    api.expire_access_tokens();
+    let started = Instant::now();
+    me(&a)
+        .await
+        .expect("local-only mode refreshes a grant that does not rotate");
+    eprintln!("refreshed without Redis in {:?}", started.elapsed());
+    let after_outage = api.stats().token_requests;
+
+    let redis = tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .unwrap();
+    // A's store writes its record back within a poll of Redis (200 ms) of its return.
+    me(&a).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // A new replica adopts the access token A minted while Redis was down: no token request.
+    let c = local_only_client(&api, &redis);
+    me(&c).await.unwrap();
+    assert_eq!(
+        api.stats().token_requests,
+        after_outage,
+        "the new replica did not find the record minted while Redis was down"
+    );
+}
