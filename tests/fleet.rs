@@ -715,3 +715,169 @@ async fn local_only_mode_refreshes_a_non_rotating_grant_while_redis_is_down_and_
         "the new replica did not find the record minted while Redis was down"
     );
 }
+
+// ===== TLS and ACL =====
+
+/// Writes a CA, and a certificate it signs for `localhost` and 127.0.0.1, into `dir`.
+fn write_certificates(dir: &std::path::Path) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "authed fleet test CA");
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+}
+
+/// Collects what a `tracing` subscriber writes.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const ACL_PASSWORD: &str = "acl-pw-9f3c1e7a";
+const WRONG_PASSWORD: &str = "wrong-pw-5b8d2c40";
+
+// One thread, so that the subscriber set for this test sees every task it spawns.
+#[tokio::test]
+async fn rediss_with_an_acl_user_and_a_private_ca_serves_the_fleet_and_bad_credentials_are_a_clear_store_error()
+ {
+    let _serial = serial().await;
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let _subscriber = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish(),
+    );
+    // TLS only (no plain port for clients), and no default user: only `app` gets in.
+    let tls_port = redis_server::free_port();
+    let Some(redis) = RedisServer::start_with(|dir| {
+        write_certificates(dir);
+        let file = |name: &str| dir.join(name).display().to_string();
+        [
+            vec!["--tls-port".to_owned(), tls_port.to_string()],
+            vec!["--tls-cert-file".to_owned(), file("server.pem")],
+            vec!["--tls-key-file".to_owned(), file("server.key")],
+            vec!["--tls-ca-cert-file".to_owned(), file("ca.pem")],
+            vec!["--tls-auth-clients".to_owned(), "no".to_owned()],
+            vec!["--user".to_owned(), "default".to_owned(), "off".to_owned()],
+            // The ACL docs/fleet.md recommends: the key prefix and the commands the store runs.
+            [
+                "--user",
+                "app",
+                "on",
+                &format!(">{ACL_PASSWORD}"),
+                "~authed:*",
+                "+get",
+                "+set",
+                "+del",
+                "+hget",
+                "+hset",
+                "+pexpire",
+                "+evalsha",
+                "+eval",
+                "+script",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        ]
+        .concat()
+    }) else {
+        return;
+    };
+    let ca_file = redis.dir().join("ca.pem");
+    let ca_pem = std::fs::read(&ca_file).unwrap();
+    let url =
+        |user: &str, password: &str| format!("rediss://{user}:{password}@localhost:{tls_port}/0");
+
+    // Two replicas configured from the environment only: rediss:// with the ACL user, and the
+    // private CA from <P>_TOKEN_STORE_CA.
+    let api = api().await;
+    let env = [
+        ("AUTHED_TOKEN_STORE", url("app", ACL_PASSWORD)),
+        ("AUTHED_TOKEN_STORE_CA", ca_file.display().to_string()),
+    ];
+    let children: Vec<_> = (0..2)
+        .map(|_| spawn_worker(&api, &redis, 3.0, &env))
+        .collect();
+    for child in children {
+        let t = tokio::task::spawn_blocking(move || tally_of(child))
+            .await
+            .unwrap();
+        assert!(t.ok > 0, "{t:?}");
+        assert_eq!(
+            (t.invalid_grant, t.store_errors, t.other),
+            (0, 0, 0),
+            "{t:?}"
+        );
+    }
+    let stats = api.stats();
+    assert_eq!(stats.invalid_grants, 0, "{stats:?}");
+    assert!(stats.token_requests >= 2, "{stats:?}");
+
+    // The same from code, then wrong credentials and an untrusted certificate.
+    let client_at = |store: RedisStore| {
+        api.client_builder()
+            .redis_store(store.lock_wait(Duration::from_secs(1)))
+            .token_store_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap()
+    };
+    let good =
+        client_at(RedisStore::from_url_with_ca(url("app", ACL_PASSWORD), ca_pem.clone()).unwrap());
+    me(&good).await.unwrap();
+    for bad in [url("app", WRONG_PASSWORD), url("nobody", WRONG_PASSWORD)] {
+        let client = client_at(RedisStore::from_url_with_ca(bad, ca_pem.clone()).unwrap());
+        api.expire_access_tokens();
+        let err = me(&client).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Store, "{err}");
+        assert!(err.to_string().contains("refused the credentials"), "{err}");
+        let shown = format!("{err} {err:?} {:?}", client.store_error());
+        assert!(
+            !shown.contains(WRONG_PASSWORD) && !shown.contains(ACL_PASSWORD),
+            "{shown}"
+        );
+    }
+    let untrusted = client_at(RedisStore::from_url(url("app", ACL_PASSWORD)).unwrap());
+    api.expire_access_tokens();
+    let err = me(&untrusted).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Store, "{err}");
+    assert!(err.to_string().contains("TLS"), "{err}");
+    // A CA for a plain redis:// URL, or a file without a certificate, is a configuration error.
+    for (url, pem) in [
+        (redis.url(), ca_pem.clone()),
+        (url("app", ACL_PASSWORD), b"not a certificate".to_vec()),
+    ] {
+        let err = RedisStore::from_url_with_ca(url, pem).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    }
+
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        logs.contains("refused the credentials"),
+        "the failures were not logged"
+    );
+    assert!(
+        !logs.contains(WRONG_PASSWORD) && !logs.contains(ACL_PASSWORD),
+        "a Redis password was logged"
+    );
+    assert_eq!(api.stats().invalid_grants, 0);
+}

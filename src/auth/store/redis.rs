@@ -74,7 +74,8 @@ const SEALED: &str = "enc1:";
 const HOLD_POLL: Duration = Duration::from_millis(200);
 
 /// Where a [`RedisStore`] is, as configured by `<P>_TOKEN_STORE=redis://...` (or `rediss://`,
-/// `redis+unix://`), `<P>_TOKEN_STORE_KEY` and `<P>_TOKEN_STORE_SECRET`.
+/// `redis+unix://`), `<P>_TOKEN_STORE_KEY`, `<P>_TOKEN_STORE_SECRET` and
+/// `<P>_TOKEN_STORE_CA`.
 ///
 /// **The URL is a secret** (it may hold an ACL password): `Debug` shows only its scheme.
 #[derive(Clone)]
@@ -86,6 +87,10 @@ pub struct RedisConfig {
     pub key_prefix: Option<String>,
     /// The secret the record is encrypted with (`<P>_TOKEN_STORE_SECRET`), if any.
     pub secret: Option<SecretString>,
+    /// A PEM file of the CA certificate(s) that sign the server's certificate, for `rediss://`
+    /// with a private CA (`<P>_TOKEN_STORE_CA`). When set, **only** these CAs are trusted;
+    /// otherwise the system's roots are.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl RedisConfig {
@@ -95,6 +100,7 @@ impl RedisConfig {
             url: SecretString::from(url.into()),
             key_prefix: None,
             secret: None,
+            ca_file: None,
         }
     }
 
@@ -111,6 +117,7 @@ impl PartialEq for RedisConfig {
             && self.key_prefix == other.key_prefix
             && self.secret.as_ref().map(ExposeSecret::expose_secret)
                 == other.secret.as_ref().map(ExposeSecret::expose_secret)
+            && self.ca_file == other.ca_file
     }
 }
 
@@ -122,6 +129,7 @@ impl fmt::Debug for RedisConfig {
             .field("url", &format_args!("{}://[redacted]", scheme(&self.url)))
             .field("key_prefix", &self.key_prefix)
             .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -238,9 +246,39 @@ impl RedisStore {
         Self::from_config(RedisConfig::new(url))
     }
 
-    /// A store as configured by `<P>_TOKEN_STORE`, `<P>_TOKEN_STORE_KEY` and
-    /// `<P>_TOKEN_STORE_SECRET`.
+    /// A store at a `rediss://` `url` whose server certificate is signed by a private CA:
+    /// `ca_pem` holds the CA certificate(s) in PEM, and **only** they are trusted.
+    ///
+    /// Fails with [`ErrorKind::Config`] if the URL is not `rediss://` or the PEM holds no
+    /// valid certificate; the error never shows the URL.
+    ///
+    /// ```no_run
+    /// # fn run() -> authed::Result<()> {
+    /// let ca = std::fs::read("/etc/redis/ca.pem").expect("the CA certificate");
+    /// let store =
+    ///     authed::RedisStore::from_url_with_ca("rediss://app:password@redis.internal:6380/0", ca)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_url_with_ca(url: impl Into<String>, ca_pem: impl Into<Vec<u8>>) -> Result<Self> {
+        Self::build(RedisConfig::new(url), Some(ca_pem.into()))
+    }
+
+    /// A store as configured by `<P>_TOKEN_STORE`, `<P>_TOKEN_STORE_KEY`,
+    /// `<P>_TOKEN_STORE_SECRET` and `<P>_TOKEN_STORE_CA` (a PEM file, read here).
     pub fn from_config(config: RedisConfig) -> Result<Self> {
+        let ca_pem = match &config.ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                Error::config(format!(
+                    "could not read the CA certificate of the Redis token store ({}): {e}",
+                    path.display()
+                ))
+            })?),
+            None => None,
+        };
+        Self::build(config, ca_pem)
+    }
+
+    fn build(config: RedisConfig, ca_pem: Option<Vec<u8>>) -> Result<Self> {
         let scheme = match scheme(&config.url).to_ascii_lowercase().as_str() {
             "redis" => "redis",
             "rediss" => "rediss",
@@ -254,6 +292,34 @@ impl RedisStore {
         // The client's error could quote the URL, which may hold a password: not kept.
         let client = redis::Client::open(config.url.expose_secret())
             .map_err(|_| Error::config("the Redis token store URL is not valid"))?;
+        let client = match ca_pem {
+            None => client,
+            Some(_) if scheme != "rediss" => {
+                return Err(Error::config(
+                    "a CA certificate for the Redis token store needs a rediss:// URL",
+                ));
+            }
+            Some(pem) => {
+                // Checked here: the redis client would take a PEM without a certificate and
+                // trust nothing.
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(Error::config(
+                        "the CA certificate of the Redis token store holds no PEM certificate",
+                    ));
+                }
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                redis::Client::build_with_tls(client.get_connection_info().clone(), certificates)
+                    .map_err(|_| {
+                        Error::config(
+                            "the CA certificate of the Redis token store is not a valid PEM \
+                             certificate",
+                        )
+                    })?
+            }
+        };
         let mut store = Self::new(Target::Url(Arc::new(client), scheme));
         store.prefix = config.key_prefix;
         if let Some(secret) = &config.secret {
@@ -899,9 +965,22 @@ fn cas_id(token: &RefreshToken) -> String {
 }
 
 fn redis_error(what: &str, source: redis::RedisError) -> Error {
+    let why = if source.kind() == redis::ErrorKind::AuthenticationFailed
+        || source.code() == Some("WRONGPASS")
+        || source.code() == Some("NOAUTH")
+    {
+        ": Redis refused the credentials (check the ACL user and password of the token store URL)"
+    } else if source.code() == Some("NOPERM") {
+        ": the Redis ACL user of the token store URL lacks a permission (see docs/fleet.md)"
+    } else if source.to_string().contains("certificate") {
+        ": the TLS handshake failed (the server's certificate is not trusted: set \
+         TOKEN_STORE_CA to the CA that signed it)"
+    } else {
+        ""
+    };
     Error::new(
         ErrorKind::Store,
-        format!("the Redis token store could not {what} the token record"),
+        format!("the Redis token store could not {what} the token record{why}"),
     )
     .with_source(source)
 }
