@@ -453,21 +453,36 @@ impl wiremock::Respond for Arrivals {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_seen_by_one_process_holds_the_other_processes_of_the_fleet() {
+    let retry_after = wiremock::ResponseTemplate::new(429).insert_header("retry-after", "2");
+    one_process_holds_the_other_processes(retry_after).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_used_up_at_one_process_holds_the_other_processes_of_the_fleet() {
+    let used_up = wiremock::ResponseTemplate::new(200)
+        .set_body_json(serde_json::json!({}))
+        .insert_header("ratelimit-limit", "100")
+        .insert_header("ratelimit-remaining", "0")
+        .insert_header("ratelimit-reset", "2");
+    one_process_holds_the_other_processes(used_up).await;
+}
+
+/// Four processes; one meets `first` (a hold of 2 s) on /v1/limited; the others must stop.
+async fn one_process_holds_the_other_processes(first: wiremock::ResponseTemplate) {
     use wiremock::{Mock, ResponseTemplate, matchers::path};
     let _serial = serial().await;
     let Some(redis) = RedisServer::start() else {
         return;
     };
     let api = MockApi::builder().rotate_refresh_tokens(true).start().await;
-    // The first request to /v1/limited meets a 429 with Retry-After: 2; the time it was
-    // answered is noted (the 200s after it too).
+    // The first request to /v1/limited meets `first`; the time it was answered is noted.
     let limited = Arrivals::default();
     Mock::given(path("/v1/limited"))
         .respond_with({
             let limited = limited.clone();
             move |request: &wiremock::Request| {
                 wiremock::Respond::respond(&limited, request);
-                ResponseTemplate::new(429).insert_header("retry-after", "2")
+                first.clone()
             }
         })
         .up_to_n_times(1)
@@ -486,7 +501,7 @@ async fn a_429_seen_by_one_process_holds_the_other_processes_of_the_fleet() {
         .await;
 
     // Four replicas (child processes) send GET /v1/ping every 25 ms for 5 s; one of them meets
-    // the 429 after 1.5 s.
+    // the hold after 1.5 s.
     let run = 5.0;
     let ping = [("FLEET_WORKER_PATH", "/v1/ping".to_owned())];
     let mut children: Vec<_> = (0..3)
@@ -514,10 +529,10 @@ async fn a_429_seen_by_one_process_holds_the_other_processes_of_the_fleet() {
     }
 
     let limited = limited.times();
-    assert_eq!(limited.len(), 1, "one 429 for the whole fleet");
+    assert_eq!(limited.len(), 1, "one hold for the whole fleet");
     let hit = limited[0];
     let pings = pings.times();
-    // Pings that arrived from `from` to `to` seconds after the 429 (negative: before it).
+    // Pings that arrived from `from` to `to` seconds after the hold began (negative: before).
     let between = |from: f64, to: f64| {
         pings
             .iter()
@@ -533,12 +548,12 @@ async fn a_429_seen_by_one_process_holds_the_other_processes_of_the_fleet() {
     };
     let (before, during, after) = (between(-1.0, 0.0), between(0.5, 1.9), between(2.0, 3.0));
     eprintln!(
-        "pings: {before} in the second before the 429, {during} from 0.5 s to 1.9 s after it, {after} in the second after its Retry-After"
+        "pings: {before} in the second before the hold, {during} from 0.5 s to 1.9 s into it, {after} in the second after it"
     );
     // The replicas were busy before and after; within the other processes' next read of the
-    // hold (every 200 ms, plus publishing), they all stopped until the Retry-After ended.
+    // hold (every 200 ms, plus publishing), they all stopped until it ended (2 s).
     assert!(before > 20 && after > 20, "{before} {after}");
-    assert_eq!(during, 0, "the other processes were not held by the 429");
+    assert_eq!(during, 0, "the other processes were not held");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
