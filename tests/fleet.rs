@@ -896,3 +896,69 @@ async fn rediss_with_an_acl_user_and_a_private_ca_serves_the_fleet_and_bad_crede
     );
     assert_eq!(api.stats().invalid_grants, 0);
 }
+
+// ===== clocks =====
+
+/// The system's clocks, with the wall clock `skew` ahead (or behind, if negative).
+#[derive(Debug)]
+struct SkewedClock {
+    skew: f64,
+}
+
+impl authed::Clock for SkewedClock {
+    fn now(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now()
+    }
+    fn now_utc(&self) -> std::time::SystemTime {
+        let now = std::time::SystemTime::now();
+        let by = Duration::from_secs_f64(self.skew.abs());
+        if self.skew >= 0.0 { now + by } else { now - by }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_whose_clocks_differ_by_30_seconds_share_one_rotating_grant() {
+    let _serial = serial().await;
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let api = api().await;
+    let until = Instant::now() + Duration::from_secs(4);
+    // One replica on time, one 30 s ahead, one 30 s behind: far beyond the refresh margin.
+    let skews = [0.0, 30.0, -30.0];
+    let workers: Vec<_> = skews
+        .into_iter()
+        .map(|skew| {
+            let store = RedisStore::from_url(redis.url())
+                .unwrap()
+                .lease(Duration::from_secs(5));
+            let client = api
+                .client_builder()
+                .redis_store(store)
+                .clock(SkewedClock { skew })
+                .token_store_timeout(Duration::from_secs(2))
+                .build()
+                .unwrap();
+            (skew, client)
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|(skew, client)| tokio::spawn(async move { (skew, work(&client, until).await) }))
+        .collect();
+    for w in workers {
+        let (skew, t) = w.await.unwrap();
+        eprintln!("clock {skew:+} s: {t:?}");
+        assert!(t.ok > 0, "{t:?}");
+        assert_eq!(
+            (t.invalid_grant, t.store_errors, t.other),
+            (0, 0, 0),
+            "clock {skew:+} s: {t:?}"
+        );
+    }
+    let stats = api.stats();
+    eprintln!(
+        "3 skewed clients: {} token requests in 4 s",
+        stats.token_requests
+    );
+    assert_eq!(stats.invalid_grants, 0, "{stats:?}");
+}
