@@ -16,6 +16,7 @@
 //! | `<P>_TOKEN_STORE` | no | `memory` (default), `file:PATH` or `file:///abs/path`, `redis://…` / `rediss://…` (feature `redis`; the URL is a secret) |
 //! | `<P>_TOKEN_STORE_KEY` | no | with Redis: the key prefix (default derived from a hash of the token URL and client id) |
 //! | `<P>_TOKEN_STORE_SECRET` | no | with Redis: encrypts the stored record (ChaCha20-Poly1305, key = SHA-256 of it) |
+//! | `<P>_TOKEN_STORE_CA` | no | with `rediss://`: a PEM file of the private CA that signs the Redis server's certificate (then only it is trusted) |
 //!
 //! A missing or empty required variable is a [`Config`](crate::ErrorKind::Config) error that
 //! names the variable and never shows its value. An empty optional variable counts as unset.
@@ -56,6 +57,9 @@ pub const ENV_TOKEN_STORE: &str = "TOKEN_STORE";
 pub const ENV_TOKEN_STORE_KEY: &str = "TOKEN_STORE_KEY";
 /// Suffix of the variable holding the secret that encrypts a shared (Redis) token record.
 pub const ENV_TOKEN_STORE_SECRET: &str = "TOKEN_STORE_SECRET";
+/// Suffix of the variable holding the path of a PEM file of the CA that signs a `rediss://`
+/// token store's certificate.
+pub const ENV_TOKEN_STORE_CA: &str = "TOKEN_STORE_CA";
 
 /// Where the refresh token is kept (`<P>_TOKEN_STORE`); see [`crate::auth::store`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -193,6 +197,7 @@ impl Config {
             redis.key_prefix = optional_var(&name(ENV_TOKEN_STORE_KEY))?;
             redis.secret =
                 optional_var(&name(ENV_TOKEN_STORE_SECRET))?.map(secrecy::SecretString::from);
+            redis.ca_file = optional_var(&name(ENV_TOKEN_STORE_CA))?.map(PathBuf::from);
         }
         let (refresh_token, client_id, client_secret) = match grant {
             GrantType::ClientCredentials => (

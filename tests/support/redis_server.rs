@@ -16,23 +16,34 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts a server, or returns `None` after a loud message when none can be had.
     pub fn start() -> Option<Self> {
+        Self::start_with(|_| Vec::new())
+    }
+
+    /// Starts a server with more configuration (`--name value...` arguments), made by `extra`
+    /// from the server's data directory (for certificate files).
+    pub fn start_with(extra: impl FnOnce(&std::path::Path) -> Vec<String>) -> Option<Self> {
         let binary = find_or_install()?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let extra = extra(dir.path());
         let mut server = Self {
-            port,
-            dir: tempfile::tempdir().expect("a temporary directory"),
+            port: free_port(),
+            dir,
             child: None,
+            extra,
         };
         server.spawn(&binary);
         Some(server)
+    }
+
+    /// The data directory (certificate files live there too).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// `redis://127.0.0.1:<port>/0`.
@@ -69,6 +80,7 @@ impl RedisServer {
                 "",
             ])
             .args(["--daemonize", "no", "--loglevel", "warning"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server starts");
@@ -92,7 +104,7 @@ impl RedisServer {
         stream.write_all(b"PING\r\n").is_ok()
             && stream
                 .read(&mut buf)
-                .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+                .is_ok_and(|n| buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
     }
 }
 
@@ -100,6 +112,14 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
 }
 
 fn which(name: &str) -> Option<PathBuf> {

@@ -31,6 +31,19 @@ if (ARGV[1] == '' and not current) or current == ARGV[1] then
 end
 return 0";
 
+/// Writes back a record kept while Redis was unreachable: only if Redis still holds the refresh
+/// token it replaced, or none (restarted empty); 2 if it holds the record's token already.
+const WRITE_BACK: &str = r"
+local current = redis.call('HGET', KEYS[1], 'fp')
+if not current or current == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'fp', ARGV[2], 'record', ARGV[3])
+  return 1
+end
+if current == ARGV[2] then
+  return 2
+end
+return 0";
+
 /// Extends the lease only if this owner still holds it.
 const RENEW: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -61,7 +74,8 @@ const SEALED: &str = "enc1:";
 const HOLD_POLL: Duration = Duration::from_millis(200);
 
 /// Where a [`RedisStore`] is, as configured by `<P>_TOKEN_STORE=redis://...` (or `rediss://`,
-/// `redis+unix://`), `<P>_TOKEN_STORE_KEY` and `<P>_TOKEN_STORE_SECRET`.
+/// `redis+unix://`), `<P>_TOKEN_STORE_KEY`, `<P>_TOKEN_STORE_SECRET` and
+/// `<P>_TOKEN_STORE_CA`.
 ///
 /// **The URL is a secret** (it may hold an ACL password): `Debug` shows only its scheme.
 #[derive(Clone)]
@@ -73,6 +87,10 @@ pub struct RedisConfig {
     pub key_prefix: Option<String>,
     /// The secret the record is encrypted with (`<P>_TOKEN_STORE_SECRET`), if any.
     pub secret: Option<SecretString>,
+    /// A PEM file of the CA certificate(s) that sign the server's certificate, for `rediss://`
+    /// with a private CA (`<P>_TOKEN_STORE_CA`). When set, **only** these CAs are trusted;
+    /// otherwise the system's roots are.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl RedisConfig {
@@ -82,6 +100,7 @@ impl RedisConfig {
             url: SecretString::from(url.into()),
             key_prefix: None,
             secret: None,
+            ca_file: None,
         }
     }
 
@@ -98,6 +117,7 @@ impl PartialEq for RedisConfig {
             && self.key_prefix == other.key_prefix
             && self.secret.as_ref().map(ExposeSecret::expose_secret)
                 == other.secret.as_ref().map(ExposeSecret::expose_secret)
+            && self.ca_file == other.ca_file
     }
 }
 
@@ -109,6 +129,7 @@ impl fmt::Debug for RedisConfig {
             .field("url", &format_args!("{}://[redacted]", scheme(&self.url)))
             .field("key_prefix", &self.key_prefix)
             .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -176,6 +197,24 @@ struct Shared {
     polling: std::sync::atomic::AtomicBool,
     /// The last record seen, for the opt-in local-only mode.
     local: Mutex<Option<StoredTokens>>,
+    /// Whether this grant rotates its refresh token, as learned from this process's saves
+    /// (`None`: not known yet).
+    rotates: Mutex<Option<bool>>,
+    /// A record saved while Redis was unreachable, written back when it answers again.
+    pending: Mutex<Option<Pending>>,
+}
+
+/// A record to write back, sealed as it will be stored.
+#[derive(Clone)]
+struct Pending {
+    /// The `tokens` key.
+    key: String,
+    /// The fingerprint of the refresh token Redis held when the save failed (`""`: none).
+    expected: String,
+    /// The fingerprint of the refresh token of the record.
+    fp: String,
+    /// The record, sealed (it contains the tokens: never shown).
+    sealed: String,
 }
 
 impl fmt::Debug for RedisStore {
@@ -207,9 +246,39 @@ impl RedisStore {
         Self::from_config(RedisConfig::new(url))
     }
 
-    /// A store as configured by `<P>_TOKEN_STORE`, `<P>_TOKEN_STORE_KEY` and
-    /// `<P>_TOKEN_STORE_SECRET`.
+    /// A store at a `rediss://` `url` whose server certificate is signed by a private CA:
+    /// `ca_pem` holds the CA certificate(s) in PEM, and **only** they are trusted.
+    ///
+    /// Fails with [`ErrorKind::Config`] if the URL is not `rediss://` or the PEM holds no
+    /// valid certificate; the error never shows the URL.
+    ///
+    /// ```no_run
+    /// # fn run() -> authed::Result<()> {
+    /// let ca = std::fs::read("/etc/redis/ca.pem").expect("the CA certificate");
+    /// let store =
+    ///     authed::RedisStore::from_url_with_ca("rediss://app:password@redis.internal:6380/0", ca)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_url_with_ca(url: impl Into<String>, ca_pem: impl Into<Vec<u8>>) -> Result<Self> {
+        Self::build(RedisConfig::new(url), Some(ca_pem.into()))
+    }
+
+    /// A store as configured by `<P>_TOKEN_STORE`, `<P>_TOKEN_STORE_KEY`,
+    /// `<P>_TOKEN_STORE_SECRET` and `<P>_TOKEN_STORE_CA` (a PEM file, read here).
     pub fn from_config(config: RedisConfig) -> Result<Self> {
+        let ca_pem = match &config.ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                Error::config(format!(
+                    "could not read the CA certificate of the Redis token store ({}): {e}",
+                    path.display()
+                ))
+            })?),
+            None => None,
+        };
+        Self::build(config, ca_pem)
+    }
+
+    fn build(config: RedisConfig, ca_pem: Option<Vec<u8>>) -> Result<Self> {
         let scheme = match scheme(&config.url).to_ascii_lowercase().as_str() {
             "redis" => "redis",
             "rediss" => "rediss",
@@ -223,6 +292,34 @@ impl RedisStore {
         // The client's error could quote the URL, which may hold a password: not kept.
         let client = redis::Client::open(config.url.expose_secret())
             .map_err(|_| Error::config("the Redis token store URL is not valid"))?;
+        let client = match ca_pem {
+            None => client,
+            Some(_) if scheme != "rediss" => {
+                return Err(Error::config(
+                    "a CA certificate for the Redis token store needs a rediss:// URL",
+                ));
+            }
+            Some(pem) => {
+                // Checked here: the redis client would take a PEM without a certificate and
+                // trust nothing.
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(Error::config(
+                        "the CA certificate of the Redis token store holds no PEM certificate",
+                    ));
+                }
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                redis::Client::build_with_tls(client.get_connection_info().clone(), certificates)
+                    .map_err(|_| {
+                        Error::config(
+                            "the CA certificate of the Redis token store is not a valid PEM \
+                             certificate",
+                        )
+                    })?
+            }
+        };
         let mut store = Self::new(Target::Url(Arc::new(client), scheme));
         store.prefix = config.key_prefix;
         if let Some(secret) = &config.secret {
@@ -251,6 +348,8 @@ impl RedisStore {
                 hold: Mutex::new(None),
                 polling: std::sync::atomic::AtomicBool::new(false),
                 local: Mutex::new(None),
+                rotates: Mutex::new(None),
+                pending: Mutex::new(None),
             }),
         }
     }
@@ -291,10 +390,18 @@ impl RedisStore {
         self
     }
 
-    /// **Opt-in, and unsafe with rotating refresh tokens**: when Redis cannot be reached, keep
-    /// working from what this process last saw (no fleet lock, no sharing) instead of failing,
-    /// with a `WARN` each time. Replicas may then present the same single-use token and a
-    /// server with reuse detection revokes the grant; use it only if yours does not rotate.
+    /// **Opt-in, for grants that do not rotate**: when Redis cannot be reached, keep working
+    /// from what this process last saw (no fleet lock, no sharing) instead of failing, with a
+    /// `WARN` each time.
+    ///
+    /// **A rotating grant is never refreshed without the fleet lock**: two replicas could
+    /// present the same single-use token and a server with reuse detection would revoke the
+    /// grant. So while Redis is down, a refresh is made locally only if this process has seen
+    /// the grant keep its refresh token across a refresh; otherwise (it rotates, or this
+    /// process has not refreshed yet) the refresh fails with [`ErrorKind::Store`] as in the
+    /// default mode, and requests with a still-valid access token keep working. A record saved
+    /// while Redis was down is written back when Redis answers again, with compare-and-swap on
+    /// the refresh token Redis held (or none, if Redis restarted empty).
     pub fn local_only_when_down(mut self, enabled: bool) -> Self {
         self.local_only_when_down = enabled;
         self
@@ -327,8 +434,23 @@ impl RedisStore {
         )
     }
 
+    /// The connection, after writing back a record saved while Redis was unreachable.
     async fn conn(&self) -> Result<ConnectionManager> {
-        connect(&self.target, &self.shared).await
+        let mut conn = connect(&self.target, &self.shared).await?;
+        if let Err(e) = write_back(&mut conn, &self.shared).await {
+            let err = redis_error("write back", e);
+            if is_unreachable(&err) {
+                return Err(err);
+            }
+            // Refused (an ACL, a script error): retrying would fail every call after it.
+            tracing::error!(target: "authed::auth", error = %err, "could not write back the token record kept while Redis was unreachable; it is dropped");
+            *self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        Ok(conn)
     }
 
     // ----- the record -----
@@ -493,18 +615,62 @@ impl RedisStore {
 
     // ----- local-only mode -----
 
+    /// Whether `err` says Redis is unreachable and local-only mode is on.
     fn is_down(&self, err: &Error) -> bool {
-        use std::error::Error as _;
-        self.local_only_when_down
-            && err
-                .source()
-                .and_then(|s| s.downcast_ref::<redis::RedisError>())
-                .is_some_and(|e| {
-                    e.is_io_error()
-                        || e.is_timeout()
-                        || e.is_connection_refusal()
-                        || e.is_connection_dropped()
-                })
+        self.local_only_when_down && is_unreachable(err)
+    }
+
+    /// Learns from a save whether the grant rotates its refresh token.
+    fn learn_rotation(&self, expected: Option<&RefreshToken>, record: &StoredTokens) {
+        let rotated = match expected {
+            Some(expected) => Some(!expected.is_same(&record.refresh_token)),
+            // A first save: compared with the configured token it descends from.
+            None => record
+                .seed
+                .as_ref()
+                .map(|seed| *seed != super::fingerprint(&record.refresh_token)),
+        };
+        let mut rotates = self
+            .shared
+            .rotates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match rotated {
+            Some(true) => *rotates = Some(true),
+            Some(false) if rotates.is_none() => *rotates = Some(false),
+            _ => {}
+        }
+    }
+
+    /// Keeps a record whose save could not reach Redis, to write it back later.
+    fn keep_pending(&self, expected: Option<&RefreshToken>, record: &StoredTokens) -> Result<()> {
+        let sealed = self.seal(&record.to_json())?;
+        let mut pending = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Across several failed saves, Redis still holds the token the first one replaced.
+        let expected = match pending.take() {
+            Some(earlier) => earlier.expected,
+            None => expected.map(cas_id).unwrap_or_default(),
+        };
+        *pending = Some(Pending {
+            key: self.key_name("tokens"),
+            expected,
+            fp: cas_id(&record.refresh_token),
+            sealed,
+        });
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn is_pending(&self) -> bool {
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     fn warn_local(&self, what: &str) {
@@ -557,6 +723,9 @@ impl RedisStore {
                         continue;
                     }
                 };
+                // A record saved while Redis was down goes back as soon as it answers, not
+                // only at this client's next refresh.
+                let _ = write_back(&mut conn, &shared).await;
                 let until: redis::RedisResult<Option<u64>> =
                     redis::cmd("GET").arg(&key).query_async(&mut conn).await;
                 if let Ok(until) = until {
@@ -593,13 +762,26 @@ impl RefreshTokenStore for RedisStore {
         record: &'a StoredTokens,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
+            self.learn_rotation(expected, record);
             match self.write(expected, record).await {
                 Ok(()) => {
+                    // Newer than any record kept while Redis was down.
+                    *self
+                        .shared
+                        .pending
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = None;
                     self.remember(Some(record));
                     Ok(())
                 }
-                Err(err) if self.is_down(&err) => {
-                    self.warn_local("keeping the rotated token");
+                Err(err) if is_unreachable(&err) => {
+                    // Whatever the mode, the record goes back to Redis when it answers again,
+                    // so that the fleet does not present a refresh token the server retired.
+                    self.keep_pending(expected, record)?;
+                    if !self.local_only_when_down {
+                        return Err(err);
+                    }
+                    self.warn_local("keeping the new token (written back when Redis returns)");
                     self.remember(Some(record));
                     Ok(())
                 }
@@ -611,6 +793,11 @@ impl RefreshTokenStore for RedisStore {
     fn clear(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             self.remember(None);
+            *self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
             match self.remove().await {
                 Err(err) if self.is_down(&err) => {
                     self.warn_local("clearing the token");
@@ -625,8 +812,32 @@ impl RefreshTokenStore for RedisStore {
         Box::pin(async move {
             match self.acquire().await {
                 Err(err) if self.is_down(&err) => {
-                    self.warn_local("refreshing without the fleet lock");
-                    Ok(StoreLock::none())
+                    let rotates = *self
+                        .shared
+                        .rotates
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    let why = match rotates {
+                        Some(false) => {
+                            self.warn_local("refreshing without the fleet lock");
+                            return Ok(StoreLock::none());
+                        }
+                        Some(true) => "this grant rotates its refresh token",
+                        None => {
+                            "this process has not yet seen whether this grant rotates its \
+                                 refresh token"
+                        }
+                    };
+                    Err(Error::new(
+                        ErrorKind::Store,
+                        format!(
+                            "the Redis token store is unreachable and {why}: local-only mode \
+                             never refreshes a rotating grant without the fleet lock (another \
+                             replica could present the same token and the server revoke the \
+                             grant); waiting for Redis"
+                        ),
+                    )
+                    .with_source(err))
                 }
                 other => other,
             }
@@ -698,6 +909,54 @@ async fn connect(target: &Target, shared: &Shared) -> Result<ConnectionManager> 
         .cloned()
 }
 
+/// Whether `err` says Redis could not be reached (as opposed to refusing or failing a command).
+fn is_unreachable(err: &Error) -> bool {
+    use std::error::Error as _;
+    err.source()
+        .and_then(|s| s.downcast_ref::<redis::RedisError>())
+        .is_some_and(|e| {
+            e.is_io_error()
+                || e.is_timeout()
+                || e.is_connection_refusal()
+                || e.is_connection_dropped()
+        })
+}
+
+/// Writes back the record saved while Redis was unreachable, if any (see [`WRITE_BACK`]).
+async fn write_back(conn: &mut ConnectionManager, shared: &Shared) -> redis::RedisResult<()> {
+    let Some(pending) = shared
+        .pending
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+    else {
+        return Ok(());
+    };
+    let written: i64 = Script::new(WRITE_BACK)
+        .key(&pending.key)
+        .arg(&pending.expected)
+        .arg(&pending.fp)
+        .arg(&pending.sealed)
+        .invoke_async(conn)
+        .await?;
+    {
+        let mut slot = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|p| p.sealed == pending.sealed) {
+            *slot = None;
+        }
+    }
+    match written {
+        1 => {
+            tracing::warn!(target: "authed::auth", "Redis answers again: wrote back the token record kept while it was unreachable")
+        }
+        2 => {}
+        _ => {
+            tracing::error!(target: "authed::auth", "Redis answers again, but another client replaced the refresh token meanwhile: the record kept while Redis was unreachable is dropped")
+        }
+    }
+    Ok(())
+}
+
 /// The compare-and-swap identity of a refresh token: its full SHA-256, never the token.
 fn cas_id(token: &RefreshToken) -> String {
     use sha2::Digest;
@@ -706,9 +965,22 @@ fn cas_id(token: &RefreshToken) -> String {
 }
 
 fn redis_error(what: &str, source: redis::RedisError) -> Error {
+    let why = if source.kind() == redis::ErrorKind::AuthenticationFailed
+        || source.code() == Some("WRONGPASS")
+        || source.code() == Some("NOAUTH")
+    {
+        ": Redis refused the credentials (check the ACL user and password of the token store URL)"
+    } else if source.code() == Some("NOPERM") {
+        ": the Redis ACL user of the token store URL lacks a permission (see docs/fleet.md)"
+    } else if source.to_string().contains("certificate") {
+        ": the TLS handshake failed (the server's certificate is not trusted: set \
+         TOKEN_STORE_CA to the CA that signed it)"
+    } else {
+        ""
+    };
     Error::new(
         ErrorKind::Store,
-        format!("the Redis token store could not {what} the token record"),
+        format!("the Redis token store could not {what} the token record{why}"),
     )
     .with_source(source)
 }
@@ -848,9 +1120,41 @@ mod tests {
             .unwrap()
             .local_only_when_down(true);
         assert!(store.load().await.unwrap().is_none());
-        store.save(None, &record("rt-local")).await.unwrap();
+        // A refresh that kept its refresh token: the grant does not rotate.
+        let seed = RefreshToken::new("rt-local");
+        let kept = StoredTokens::new(seed.clone(), Some(super::super::fingerprint(&seed)));
+        store.save(None, &kept).await.unwrap();
+        assert!(store.is_pending(), "kept to be written back");
         let back = store.load().await.unwrap().unwrap();
         assert_eq!(back.refresh_token.expose_secret(), "rt-local");
         let _lock = store.lock().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn local_only_mode_never_refreshes_a_rotating_or_unknown_grant_without_the_lock() {
+        let fresh = || {
+            RedisStore::from_url("redis://127.0.0.1:1/0")
+                .unwrap()
+                .local_only_when_down(true)
+        };
+        // Not yet known: refused.
+        let unknown = fresh();
+        let err = unknown.lock().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Store);
+        assert!(err.to_string().contains("not yet seen"), "{err}");
+        // Seen to rotate: refused, even after a later save that kept the token.
+        let rotating = fresh();
+        rotating
+            .save(Some(&RefreshToken::new("rt-1")), &record("rt-2"))
+            .await
+            .unwrap();
+        rotating
+            .save(Some(&RefreshToken::new("rt-2")), &record("rt-2"))
+            .await
+            .unwrap();
+        let err = rotating.lock().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Store);
+        assert!(err.to_string().contains("rotates"), "{err}");
+        assert!(!format!("{err:?}").contains("rt-2"));
     }
 }
