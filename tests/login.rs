@@ -201,6 +201,73 @@ async fn the_device_flow_slows_down_when_told() {
     assert_eq!(tokens.refresh_token().unwrap().expose_secret(), "rt-1");
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_device_flow_reads_answers_as_the_client_does_pending_in_a_200_and_form_encoded_tokens()
+{
+    // GitHub's device flow answers `200` with an `error` while the user has not approved, and
+    // form-encoded tokens to a client that does not insist on JSON: the login reads token
+    // answers with the client's own token endpoint code, which takes both.
+    let server = MockServer::start().await;
+    Mock::given(path("/device"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "device_code": "dc-secret-device-code",
+            "user_code": "BCDF-GHJK",
+            "verification_uri": "https://example.com/device",
+            "expires_in": 600,
+            "interval": 1,
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "error": "authorization_pending" })),
+        )
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            "access_token=at-1&token_type=bearer&expires_in=3600&refresh_token=rt-1",
+            "application/x-www-form-urlencoded",
+        ))
+        .mount(&server)
+        .await;
+    let login = Login::builder()
+        .token_url(format!("{}/token", server.uri()))
+        .device_authorization_url(format!("{}/device", server.uri()))
+        .client_id("cli")
+        .http_client(untimed())
+        .build()
+        .unwrap();
+    let device = login.start_device().await.unwrap();
+
+    let tokens = login.finish_device(&device).await.unwrap();
+
+    assert_eq!(tokens.refresh_token().unwrap().expose_secret(), "rt-1");
+    assert_eq!(tokens.expires_in(), Some(Duration::from_secs(3600)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_code_exchange_waits_out_a_429_as_token_requests_do() {
+    let api = MockApi::start().await;
+    let login = login(&api);
+    let pending = login.start_authorization_code().await.unwrap();
+    api.fault_next(
+        Route::token_endpoint(),
+        1,
+        authed::mock::Fault::RateLimited(Some(Duration::from_secs(1))),
+    );
+
+    let (page, tokens) = tokio::join!(
+        browse(pending.authorize_url().to_string()),
+        pending.finish()
+    );
+
+    assert_eq!(page, 200);
+    let tokens = tokens.unwrap();
+    assert_usable(&api, &tokens).await;
+}
+
 // ===== authorization code flow =====
 
 /// A browser: follows the authorization server's redirect to the loopback listener.
