@@ -37,6 +37,12 @@
 //!   tonic channel wrapped in this layer is authenticated. A call rejected with
 //!   `UNAUTHENTICATED` in a trailers-only response (`grpc-status: 16` in the headers, how
 //!   servers answer before reading the message) is replayed like a `401`.
+//! - **The wait for a token is bounded**: by the call's gRPC deadline when it has one (the
+//!   `grpc-timeout` header that tonic's `Request::set_timeout` sends), else by the client's
+//!   [`timeout`](crate::ClientBuilder::timeout) (default 30 s); a wait that runs out is an
+//!   [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error. An `http::Request` carries no
+//!   timeout of its own: to bound the whole call (wait and send), put tower's `Timeout` layer
+//!   outside this one.
 //! - A second refusal is returned as is. Errors getting a token are an
 //!   [`Error`](crate::Error) in the service's [`BoxError`].
 //!
@@ -49,6 +55,7 @@ use std::{
 };
 
 use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
+use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
@@ -146,9 +153,14 @@ where
             );
             let mut request = request;
             let mut replays = 0;
+            // A gRPC deadline (`grpc-timeout`, what tonic's `Request::set_timeout` sends)
+            // bounds the token wait; else the client's timeout does.
+            let deadline = grpc_timeout(request.headers())
+                .or(auth.default_timeout())
+                .map(|budget| Instant::now() + budget);
             async move {
                 loop {
-                    let token = auth.token().await?;
+                    let token = auth.token_until(deadline).await?;
                     let spare = copy(&request);
                     request
                         .headers_mut()
@@ -204,6 +216,27 @@ fn is_rejected<R>(response: &Response<R>) -> bool {
             .is_some_and(|status| status == HeaderValue::from_static(GRPC_UNAUTHENTICATED))
 }
 
+/// The `grpc-timeout` header (gRPC over HTTP/2: 1 to 8 digits and a unit, `H` `M` `S` `m`
+/// `u` `n`), if present and valid.
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// A copy of `request` to replay: same method, URI, version, headers, extensions and body.
 fn copy<B: Clone>(request: &Request<B>) -> Request<B> {
     let mut copy = Request::new(request.body().clone());
@@ -213,4 +246,30 @@ fn copy<B: Clone>(request: &Request<B>) -> Request<B> {
     *copy.headers_mut() = request.headers().clone();
     *copy.extensions_mut() = request.extensions().clone();
     copy
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_are_read_in_every_unit_and_bad_ones_ignored() {
+        let read = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("grpc-timeout", value.parse().unwrap());
+            grpc_timeout(&headers)
+        };
+        assert_eq!(read("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(read("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(read("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(read("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(read("99999999u"), Some(Duration::from_micros(99_999_999)));
+        assert_eq!(read("5n"), Some(Duration::from_nanos(5)));
+        for bad in ["", "S", "123456789S", "1.5S", "-1S", "10x", "10"] {
+            assert_eq!(read(bad), None, "{bad:?}");
+        }
+        assert_eq!(grpc_timeout(&http::HeaderMap::new()), None);
+    }
 }
