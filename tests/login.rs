@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use authed::{
-    AuthErrorKind, ErrorKind, ExposeSecret,
+    AuthErrorKind, ErrorKind, ExposeSecret, RefreshTokenStore,
     login::{Login, LoginTokens},
     mock::{MockApi, Route},
 };
@@ -689,6 +689,23 @@ fn the_login_example_stores_a_working_refresh_token_for_both_flows() {
 }
 
 #[test]
+fn the_login_example_logs_out_when_asked() {
+    let output = std::process::Command::new(example_binary())
+        .arg("--logout")
+        .env_remove("AUTHED_TOKEN_URL")
+        .output()
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("Logged out"), "{stderr}");
+    assert!(
+        stderr.contains("The revoked refresh token is refused"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_login_example_prints_no_token_unless_asked() {
     let output = std::process::Command::new(example_binary())
         .args([
@@ -799,4 +816,43 @@ fn stored_token(path: &std::path::Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     let record = authed::auth::store::StoredTokens::from_json(&text).unwrap();
     record.refresh_token.expose_secret().to_owned()
+}
+
+#[tokio::test]
+async fn the_login_example_logs_out_of_the_server_its_flags_name() {
+    let binary = tokio::task::spawn_blocking(example_binary).await.unwrap();
+    let api = MockApi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("refresh-token");
+    let store = authed::FileStore::new(&path);
+    let record = authed::auth::store::StoredTokens::new(api.refresh_token(), None);
+    store.save(None, &record).await.unwrap();
+
+    let output = tokio::process::Command::new(&binary)
+        .args(["--logout", "--client-id", "authed-mock"])
+        .args(["--token-url", &api.token_url()])
+        .arg("--store")
+        .arg(&path)
+        .output()
+        .await
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(api.stats().revocations, 1, "{:#?}", api.journal());
+    assert!(
+        store.load().await.unwrap().is_none(),
+        "the file still holds a token"
+    );
+    let err = api
+        .client()
+        .get("/v1/me")
+        .send::<Value>()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Auth(AuthErrorKind::InvalidGrant),
+        "{err}"
+    );
 }
