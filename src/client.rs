@@ -165,7 +165,10 @@ impl Client {
     /// Errors: [`Config`](crate::ErrorKind::Config) when no revocation endpoint is known
     /// (nothing is changed then); the server's refusal ([`AuthErrorKind::InvalidClient`](crate::AuthErrorKind::InvalidClient),
     /// ...) or a transport error, after which **the client has forgotten its tokens all the
-    /// same**: a logout never leaves a usable token behind on this side.
+    /// same**: a logout never leaves a usable token behind on this side. A token store that
+    /// cannot be locked or read fails the logout with [`Store`](crate::ErrorKind::Store) before
+    /// anything is revoked: the client uses no token afterwards, but the store keeps its
+    /// record (call `revoke` again once the store is back).
     ///
     /// ```no_run
     /// # async fn run() -> authed::Result<()> {
