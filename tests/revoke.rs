@@ -196,3 +196,70 @@ async fn an_explicit_revocation_url_is_used() {
         api.journal()
     );
 }
+
+/// A token source that answers only when let through.
+#[derive(Debug)]
+struct Gated {
+    gate: std::sync::Arc<tokio::sync::Notify>,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl authed::TokenSource for Gated {
+    fn fetch<'a>(&'a self, _: Option<&'a authed::AccessToken>) -> authed::auth::TokenFuture<'a> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.gate.notified().await;
+            Ok(authed::auth::Token::new(
+                "at-minted-during-logout",
+                Some(std::time::Duration::from_secs(3600)),
+            ))
+        })
+    }
+
+    fn grant(&self) -> &str {
+        "gated"
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_minted_while_logging_out_is_never_served() {
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let client = authed::Client::builder()
+        .base_url("https://api.example.com")
+        .revocation_url("https://auth.example.com/oauth/revoke")
+        .token_source(Gated {
+            gate: gate.clone(),
+            calls: calls.clone(),
+        })
+        .build()
+        .unwrap();
+    // A request starts the refresh, which waits at the gate.
+    let request = tokio::spawn(client.get("/v1/me").send::<Value>());
+    while calls.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let logout = tokio::spawn({
+        let client = client.clone();
+        async move { client.revoke().await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+
+    gate.notify_one();
+    let request = request.await.unwrap();
+    let logout = logout.await.unwrap();
+
+    logout.unwrap();
+    let err = request.unwrap_err();
+    assert!(
+        err.is_reauth_required(),
+        "the minted token was served: {err}"
+    );
+    let err = client.access_token().await.unwrap_err();
+    assert!(err.is_reauth_required(), "{err}");
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "no refresh after logout"
+    );
+}
