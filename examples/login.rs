@@ -14,6 +14,11 @@
 //!     --device-url https://auth.example.com/oauth/device_authorization \
 //!     --client-id my-cli --scope "api:read offline_access" \
 //!     --store ~/.config/acme/refresh-token
+//!
+//! # Logging out: revoke the stored refresh token (RFC 7009) and clear the file
+//! cargo run --example login --features login,mock -- --logout \
+//!     --token-url https://auth.example.com/oauth/token --client-id my-cli \
+//!     --store ~/.config/acme/refresh-token
 //! ```
 //!
 //! Flags, each with its environment variable:
@@ -28,6 +33,8 @@
 //! | `--scope SCOPE` | `AUTHED_SCOPE` | optional |
 //! | `--store PATH` | | writes the refresh token to `PATH` (mode `0600`, `FileStore`) |
 //! | `--print-export` | | prints `export AUTHED_REFRESH_TOKEN=…` (the token on your screen) |
+//! | `--logout` | | logs out instead (`Client::revoke`): revokes the refresh token in `--store PATH` and clears the file; against the mock, logs in, then out |
+//! | `--revocation-url URL` | `AUTHED_REVOCATION_URL` | for `--logout`; default derived from a token URL ending in `/token` |
 //!
 //! Against a real server, one of `--store` and `--print-export` is required: the refresh token
 //! is printed only when asked. Against the mock without either, it goes to a temporary file
@@ -55,6 +62,9 @@ async fn main() -> BoxResult<()> {
 // ===== against a real server =====
 
 async fn real(args: &Args, token_url: String) -> BoxResult<()> {
+    if args.logout {
+        return logout(args, token_url).await;
+    }
     if args.store.is_none() && !args.print_export {
         return Err("say where the refresh token goes: --store PATH or --print-export".into());
     }
@@ -101,6 +111,31 @@ async fn real(args: &Args, token_url: String) -> BoxResult<()> {
         }
     };
     deliver(args, &tokens, args.store.clone()).await?;
+    Ok(())
+}
+
+/// Revokes the refresh token in `--store PATH` at the revocation endpoint and clears the file.
+async fn logout(args: &Args, token_url: String) -> BoxResult<()> {
+    let path = args
+        .store
+        .clone()
+        .ok_or("--logout needs --store PATH: the refresh token to revoke")?;
+    // A logout sends nothing to the API: any base URL will do.
+    let mut builder = authed::Client::builder()
+        .base_url(token_url.clone())
+        .token_url(token_url)
+        .token_store(FileStore::new(&path));
+    if let Some(id) = &args.client_id {
+        builder = builder.client_id(id.clone());
+    }
+    if let Some(url) = &args.revocation_url {
+        builder = builder.revocation_url(url.clone());
+    }
+    builder.build()?.revoke().await?;
+    eprintln!(
+        "Logged out: the refresh token is revoked and {} cleared",
+        path.display()
+    );
     Ok(())
 }
 
@@ -181,6 +216,20 @@ async fn mock(args: &Args) -> BoxResult<()> {
             path.display(),
             me["name"]
         );
+        if args.logout {
+            client.revoke().await?;
+            eprintln!("Logged out: the refresh token is revoked and the store cleared");
+            let again = api
+                .client_builder()
+                .refresh_token(tokens.refresh_token().ok_or("a refresh token")?.clone())
+                .build()?;
+            match again.get("/v1/me").send::<serde_json::Value>().await {
+                Err(e) if e.is_reauth_required() => {
+                    eprintln!("The revoked refresh token is refused: {e}");
+                }
+                other => return Err(format!("the revoked token still works: {other:?}").into()),
+            }
+        }
     }
     if let (Some(path), None) = (&temporary, &args.store) {
         std::fs::remove_dir_all(path.parent().unwrap_or(path))?;
@@ -241,6 +290,8 @@ struct Args {
     scope: Option<String>,
     store: Option<PathBuf>,
     print_export: bool,
+    logout: bool,
+    revocation_url: Option<String>,
 }
 
 impl Args {
@@ -255,6 +306,8 @@ impl Args {
             scope: var("AUTHED_SCOPE"),
             store: None,
             print_export: false,
+            logout: false,
+            revocation_url: var("AUTHED_REVOCATION_URL"),
         };
         let mut flow = var("AUTHED_LOGIN_FLOW");
         while let Some(flag) = argv.next() {
@@ -268,11 +321,13 @@ impl Args {
                 "--scope" => args.scope = Some(value()?),
                 "--store" => args.store = Some(PathBuf::from(value()?)),
                 "--print-export" => args.print_export = true,
+                "--logout" => args.logout = true,
+                "--revocation-url" => args.revocation_url = Some(value()?),
                 "-h" | "--help" => {
                     eprintln!(
                         "usage: login [--flow device|code] [--token-url URL] [--device-url URL] \
                          [--authorize-url URL] [--client-id ID] [--scope SCOPE] [--store PATH] \
-                         [--print-export]"
+                         [--print-export] [--logout] [--revocation-url URL]"
                     );
                     std::process::exit(0);
                 }

@@ -21,6 +21,7 @@ use crate::{
         cache::TokenCache,
         grant::{client_credentials::ClientCredentials, refresh_token::RefreshTokenGrant},
         redact::Redactor,
+        revoke::Revocation,
         store::{FileStore, MemoryStore, RefreshTokenStore},
     },
     clock::{Clock, SystemClock},
@@ -148,6 +149,35 @@ impl Client {
     /// HTTP requests should go through [`Client::get`] and friends, which also handle 401s.
     pub async fn access_token(&self) -> Result<Arc<AccessToken>> {
         self.inner.tokens.current().await
+    }
+
+    /// Logs out: revokes the refresh token and the access token at the authorization server's
+    /// revocation endpoint (RFC 7009, with the client's authentication; see
+    /// [`ClientBuilder::revocation_url`]), and clears the token store and the token cache.
+    /// **No token is used afterwards**: every request of this client (and its clones) fails
+    /// with a [re-authentication](Error::is_reauth_required) error.
+    ///
+    /// The refresh token goes first (a server that supports it also revokes the access tokens
+    /// of the grant), under the store's lock, so that no other process sharing the store
+    /// rotates it meanwhile. A `200` means revoked, also for a token the server no longer knew
+    /// (RFC 7009 §2.2).
+    ///
+    /// Errors: [`Config`](crate::ErrorKind::Config) when no revocation endpoint is known
+    /// (nothing is changed then); the server's refusal ([`AuthErrorKind::InvalidClient`](crate::AuthErrorKind::InvalidClient),
+    /// ...) or a transport error, after which **the client has forgotten its tokens all the
+    /// same**: a logout never leaves a usable token behind on this side. A token store that
+    /// cannot be locked or read fails the logout with [`Store`](crate::ErrorKind::Store) before
+    /// anything is revoked: the client uses no token afterwards, but the store keeps its
+    /// record (call `revoke` again once the store is back).
+    ///
+    /// ```no_run
+    /// # async fn run() -> authed::Result<()> {
+    /// let client = authed::Client::from_env()?;
+    /// client.revoke().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn revoke(&self) -> Result<()> {
+        self.inner.revocation.revoke(&self.inner.tokens).await
     }
 
     /// The last failure of the [`RefreshTokenStore`], if the latest call to it failed (a
@@ -442,6 +472,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], method: &Method, path: &
 pub struct ClientBuilder {
     base_url: Option<String>,
     token_url: Option<String>,
+    revocation_url: Option<String>,
     grant: GrantType,
     refresh_token: Option<RefreshToken>,
     client_id: Option<String>,
@@ -507,6 +538,7 @@ impl ClientBuilder {
         Self {
             base_url: None,
             token_url: None,
+            revocation_url: None,
             grant: GrantType::default(),
             refresh_token: None,
             client_id: None,
@@ -554,6 +586,9 @@ impl ClientBuilder {
         if let Some(scope) = config.scope {
             builder = builder.scope(scope);
         }
+        if let Some(url) = config.revocation_url {
+            builder = builder.revocation_url(url.as_str());
+        }
         match config.token_store {
             TokenStoreConfig::Memory => builder,
             TokenStoreConfig::File(path) => {
@@ -596,6 +631,15 @@ impl ClientBuilder {
     /// The OAuth 2.0 token endpoint.
     pub fn token_url(mut self, url: impl Into<String>) -> Self {
         self.token_url = Some(url.into());
+        self
+    }
+
+    /// The token revocation endpoint (RFC 7009) that [`Client::revoke`] calls. By default it
+    /// is derived from a token URL whose last segment is `token` (`…/oauth/token` →
+    /// `…/oauth/revoke`, as Auth0, Okta, Keycloak and Google name theirs); set it when your
+    /// server names it otherwise (its metadata's `revocation_endpoint`, RFC 8414).
+    pub fn revocation_url(mut self, url: impl Into<String>) -> Self {
+        self.revocation_url = Some(url.into());
         self
     }
 
@@ -847,6 +891,29 @@ impl ClientBuilder {
         }
         let redactor = Redactor::default();
         let store_error = Arc::default();
+        let explicit_revocation_url = self
+            .revocation_url
+            .as_deref()
+            .map(|url| parse_url(url, "revocation URL"))
+            .transpose()?;
+        let revocation_endpoint = |url: Url| {
+            TokenEndpoint::new(
+                url,
+                http.clone(),
+                self.clock.clone(),
+                self.retry_policy.clone(),
+                token_timeout,
+            )
+            .with_client(
+                self.client_id.clone(),
+                self.client_secret.clone(),
+                self.client_auth,
+            )
+        };
+        let mut revocation = Revocation {
+            endpoint: explicit_revocation_url.clone().map(revocation_endpoint),
+            grant: None,
+        };
         let source: Arc<dyn TokenSource> = match self.token_source {
             Some(source) => source,
             None => {
@@ -872,6 +939,10 @@ impl ClientBuilder {
                     .credential_secrets()
                     .iter()
                     .for_each(|s| redactor.add(s));
+                if revocation.endpoint.is_none() {
+                    revocation.endpoint =
+                        crate::auth::revoke::derive_url(endpoint.url()).map(revocation_endpoint);
+                }
                 match self.grant {
                     GrantType::ClientCredentials => {
                         if self.client_id.is_none() || self.client_secret.is_none() {
@@ -906,7 +977,9 @@ impl ClientBuilder {
                             redactor.clone(),
                         );
                         grant.store_error = Arc::clone(&store_error);
-                        Arc::new(grant)
+                        let grant = Arc::new(grant);
+                        revocation.grant = Some(Arc::clone(&grant));
+                        grant
                     }
                 }
             }
@@ -935,6 +1008,7 @@ impl ClientBuilder {
                 .with_shared_cooldown(shared_cooldown),
                 redactor,
                 store_error,
+                revocation,
             }),
         })
     }

@@ -13,6 +13,7 @@
 //! | `<P>_CLIENT_ID` | with `client_credentials` | the OAuth client id |
 //! | `<P>_CLIENT_SECRET` | with `client_credentials` | the client secret of a confidential client |
 //! | `<P>_SCOPE` | no | space-separated scopes to ask for |
+//! | `<P>_REVOCATION_URL` | no | the token revocation endpoint (RFC 7009) of [`Client::revoke`](crate::Client::revoke); default derived from a token URL ending in `/token` (`…/revoke`) |
 //! | `<P>_TOKEN_STORE` | no | `memory` (default), `file:PATH` or `file:///abs/path`, `redis://…` / `rediss://…` (feature `redis`; the URL is a secret) |
 //! | `<P>_TOKEN_STORE_KEY` | no | with Redis: the key prefix (default derived from a hash of the token URL and client id) |
 //! | `<P>_TOKEN_STORE_SECRET` | no | with Redis: encrypts the stored record (ChaCha20-Poly1305, key = SHA-256 of it) |
@@ -51,6 +52,8 @@ pub const ENV_CLIENT_ID: &str = "CLIENT_ID";
 pub const ENV_CLIENT_SECRET: &str = "CLIENT_SECRET";
 /// Suffix of the variable holding the scopes.
 pub const ENV_SCOPE: &str = "SCOPE";
+/// Suffix of the variable holding the token revocation endpoint (RFC 7009).
+pub const ENV_REVOCATION_URL: &str = "REVOCATION_URL";
 /// Suffix of the variable selecting the token store.
 pub const ENV_TOKEN_STORE: &str = "TOKEN_STORE";
 /// Suffix of the variable holding the key prefix of a shared (Redis) token store.
@@ -145,6 +148,8 @@ pub struct Config {
     pub scope: Option<String>,
     /// Where the refresh token is kept.
     pub token_store: TokenStoreConfig,
+    /// The token revocation endpoint, if configured (else derived from the token URL).
+    pub revocation_url: Option<Url>,
 }
 
 impl fmt::Debug for Config {
@@ -158,6 +163,10 @@ impl fmt::Debug for Config {
             .field("client_secret", &self.client_secret)
             .field("scope", &self.scope)
             .field("token_store", &self.token_store)
+            .field(
+                "revocation_url",
+                &self.revocation_url.as_ref().map(Url::as_str),
+            )
             .finish()
     }
 }
@@ -230,6 +239,9 @@ impl Config {
             client_secret,
             scope: optional_var(&name(ENV_SCOPE))?,
             token_store,
+            revocation_url: optional_var(&name(ENV_REVOCATION_URL))?
+                .map(|v| parse_url(&v, &name(ENV_REVOCATION_URL)))
+                .transpose()?,
         })
     }
 }

@@ -2,10 +2,12 @@
 //! origin rule, its 401 replay rule and its name, in one place so that neither reaches into
 //! the transport's internals.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
+
+use tokio::time::Instant;
 
 use crate::{
-    Client, Result,
+    Client, Error, ErrorKind, Result,
     auth::AccessToken,
     transport::{MAX_401_REPLAYS, Shared},
 };
@@ -54,6 +56,29 @@ impl Auth {
     /// A valid access token: the cached one, or the result of the (single) refresh.
     pub(crate) async fn token(&self) -> Result<Arc<AccessToken>> {
         self.shared.tokens.current().await
+    }
+
+    /// A valid access token, waited for until `deadline` at most (`None`: no bound), as the
+    /// client's own send path bounds the wait by the request's timeout.
+    pub(crate) async fn token_until(&self, deadline: Option<Instant>) -> Result<Arc<AccessToken>> {
+        let Some(deadline) = deadline else {
+            return self.token().await;
+        };
+        tokio::time::timeout_at(deadline, self.token())
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    "timed out waiting for an access token from the token endpoint (the \
+                     request's timeout covers the wait)",
+                ))
+            })
+    }
+
+    /// The client's own time budget of one attempt ([`ClientBuilder::timeout`](crate::ClientBuilder::timeout)),
+    /// for a request that brings none.
+    pub(crate) fn default_timeout(&self) -> Option<Duration> {
+        self.shared.timeout
     }
 
     /// After the API answered `401` to `token` on replay number `replays`: whether to send the

@@ -30,6 +30,11 @@
 //!   URL); a request to any other origin passes through untouched, and so does a request that
 //!   already has an `Authorization` header. When the inner `reqwest::Client` follows a
 //!   redirect to another host, reqwest drops the header.
+//! - **The wait for a token is bounded by the request's timeout**
+//!   ([`reqwest::RequestBuilder::timeout`]), which covers the wait and the send as in the
+//!   client's own send path (what the wait used is taken off the send's share); a request
+//!   without one waits at most the client's [`timeout`](crate::ClientBuilder::timeout)
+//!   (default 30 s). A wait that runs out is an [`ErrorKind::Timeout`] error.
 //! - **A `401` is replayed only when the body can be sent again**
 //!   ([`reqwest::Request::try_clone`]: no streaming body), with a fresh token; a second `401`
 //!   is returned as is.
@@ -50,6 +55,7 @@ use std::sync::Mutex;
 use http::Extensions;
 use reqwest::{Request, Response, StatusCode, header};
 use reqwest_middleware::{Middleware, Next};
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::{
@@ -131,12 +137,22 @@ impl AuthMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let mut replays = 0;
+        // The request's own timeout covers the token wait and the send, as in the client's
+        // send path; without one, the client's timeout bounds the token wait.
+        let own_timeout = request.timeout().copied();
+        let deadline = own_timeout
+            .or(self.auth.default_timeout())
+            .map(|budget| Instant::now() + budget);
         loop {
             let token = self
                 .auth
-                .token()
+                .token_until(deadline)
                 .await
                 .map_err(reqwest_middleware::Error::middleware)?;
+            if let (Some(_), Some(deadline)) = (own_timeout, deadline) {
+                // What is left of it for the send; zero fails at once as a timeout.
+                *request.timeout_mut() = Some(deadline.saturating_duration_since(Instant::now()));
+            }
             // Kept for a replay; `None` for a streaming body, which is sent once.
             let spare = request.try_clone();
             request

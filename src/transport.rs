@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) redactor: Redactor,
     /// The last failure of the refresh token store.
     pub(crate) store_error: Arc<Mutex<Option<Error>>>,
+    /// The revocation endpoint and the grant, for `Client::revoke` (`auth/revoke.rs`).
+    pub(crate) revocation: crate::auth::revoke::Revocation,
 }
 
 impl Shared {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use authed::{
-    AuthErrorKind, ErrorKind, ExposeSecret,
+    AuthErrorKind, ErrorKind, ExposeSecret, RefreshTokenStore,
     login::{Login, LoginTokens},
     mock::{MockApi, Route},
 };
@@ -199,6 +199,73 @@ async fn the_device_flow_slows_down_when_told() {
     // 1 s, then 1 + 5 s after slow_down.
     assert_eq!(started.elapsed(), Duration::from_secs(7));
     assert_eq!(tokens.refresh_token().unwrap().expose_secret(), "rt-1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_device_flow_reads_answers_as_the_client_does_pending_in_a_200_and_form_encoded_tokens()
+{
+    // GitHub's device flow answers `200` with an `error` while the user has not approved, and
+    // form-encoded tokens to a client that does not insist on JSON: the login reads token
+    // answers with the client's own token endpoint code, which takes both.
+    let server = MockServer::start().await;
+    Mock::given(path("/device"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "device_code": "dc-secret-device-code",
+            "user_code": "BCDF-GHJK",
+            "verification_uri": "https://example.com/device",
+            "expires_in": 600,
+            "interval": 1,
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "error": "authorization_pending" })),
+        )
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            "access_token=at-1&token_type=bearer&expires_in=3600&refresh_token=rt-1",
+            "application/x-www-form-urlencoded",
+        ))
+        .mount(&server)
+        .await;
+    let login = Login::builder()
+        .token_url(format!("{}/token", server.uri()))
+        .device_authorization_url(format!("{}/device", server.uri()))
+        .client_id("cli")
+        .http_client(untimed())
+        .build()
+        .unwrap();
+    let device = login.start_device().await.unwrap();
+
+    let tokens = login.finish_device(&device).await.unwrap();
+
+    assert_eq!(tokens.refresh_token().unwrap().expose_secret(), "rt-1");
+    assert_eq!(tokens.expires_in(), Some(Duration::from_secs(3600)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_code_exchange_waits_out_a_429_as_token_requests_do() {
+    let api = MockApi::start().await;
+    let login = login(&api);
+    let pending = login.start_authorization_code().await.unwrap();
+    api.fault_next(
+        Route::token_endpoint(),
+        1,
+        authed::mock::Fault::RateLimited(Some(Duration::from_secs(1))),
+    );
+
+    let (page, tokens) = tokio::join!(
+        browse(pending.authorize_url().to_string()),
+        pending.finish()
+    );
+
+    assert_eq!(page, 200);
+    let tokens = tokens.unwrap();
+    assert_usable(&api, &tokens).await;
 }
 
 // ===== authorization code flow =====
@@ -622,6 +689,23 @@ fn the_login_example_stores_a_working_refresh_token_for_both_flows() {
 }
 
 #[test]
+fn the_login_example_logs_out_when_asked() {
+    let output = std::process::Command::new(example_binary())
+        .arg("--logout")
+        .env_remove("AUTHED_TOKEN_URL")
+        .output()
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("Logged out"), "{stderr}");
+    assert!(
+        stderr.contains("The revoked refresh token is refused"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_login_example_prints_no_token_unless_asked() {
     let output = std::process::Command::new(example_binary())
         .args([
@@ -732,4 +816,43 @@ fn stored_token(path: &std::path::Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     let record = authed::auth::store::StoredTokens::from_json(&text).unwrap();
     record.refresh_token.expose_secret().to_owned()
+}
+
+#[tokio::test]
+async fn the_login_example_logs_out_of_the_server_its_flags_name() {
+    let binary = tokio::task::spawn_blocking(example_binary).await.unwrap();
+    let api = MockApi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("refresh-token");
+    let store = authed::FileStore::new(&path);
+    let record = authed::auth::store::StoredTokens::new(api.refresh_token(), None);
+    store.save(None, &record).await.unwrap();
+
+    let output = tokio::process::Command::new(&binary)
+        .args(["--logout", "--client-id", "authed-mock"])
+        .args(["--token-url", &api.token_url()])
+        .arg("--store")
+        .arg(&path)
+        .output()
+        .await
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(api.stats().revocations, 1, "{:#?}", api.journal());
+    assert!(
+        store.load().await.unwrap().is_none(),
+        "the file still holds a token"
+    );
+    let err = api
+        .client()
+        .get("/v1/me")
+        .send::<Value>()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Auth(AuthErrorKind::InvalidGrant),
+        "{err}"
+    );
 }

@@ -294,3 +294,72 @@ async fn auth_middleware_keeps_an_authorization_header_set_by_the_caller() {
     );
     assert_eq!(api.stats().token_requests, 0);
 }
+
+/// The `authed::Error` inside a middleware error.
+fn authed_error(err: &reqwest_middleware::Error) -> &authed::Error {
+    match err {
+        reqwest_middleware::Error::Middleware(e) => e.downcast_ref().expect("an authed::Error"),
+        other => panic!("not an authed error: {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_token_wait_is_bounded_by_the_requests_timeout() {
+    let api = MockApi::start().await;
+    api.set_delay(
+        authed::mock::Route::token_endpoint(),
+        Duration::from_secs(3),
+    );
+    let client = api.client(); // no timeout of its own: only the request's bounds the wait
+    let http = auth_only(&client);
+    let started = tokio::time::Instant::now();
+
+    let err = http
+        .get(format!("{}/v1/me", api.base_url()))
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await
+        .unwrap_err();
+
+    let err = authed_error(&err);
+    assert_eq!(err.kind(), authed::ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("access token"), "{err}");
+    assert_eq!(started.elapsed(), Duration::from_millis(200));
+}
+
+/// A token source that never answers (a token endpoint that hangs without a timer of its
+/// own): only a bound on the wait ends a request.
+#[derive(Debug)]
+struct NeverAnswers;
+
+impl authed::TokenSource for NeverAnswers {
+    fn fetch<'a>(&'a self, _: Option<&'a authed::AccessToken>) -> authed::auth::TokenFuture<'a> {
+        Box::pin(std::future::pending())
+    }
+
+    fn grant(&self) -> &str {
+        "never"
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_request_timeout_the_clients_timeout_bounds_the_token_wait() {
+    let api = MockApi::start().await;
+    let client = authed::Client::builder()
+        .base_url(api.base_url())
+        .token_source(NeverAnswers)
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let http = auth_only(&client);
+    let started = tokio::time::Instant::now();
+
+    let sent = http.get(format!("{}/v1/me", api.base_url())).send();
+    let err = tokio::time::timeout(Duration::from_secs(60), sent)
+        .await
+        .expect("the token wait is bounded")
+        .unwrap_err();
+
+    assert_eq!(authed_error(&err).kind(), authed::ErrorKind::Timeout);
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
+}

@@ -9,6 +9,7 @@ use std::{
     future::{Ready, poll_fn, ready},
     sync::{Arc, Mutex},
     task::{Context, Poll},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -192,4 +193,72 @@ async fn layer_replays_once_then_returns_the_second_401() {
     assert_eq!(status, 401, "the second refusal is returned as is");
     assert_eq!(common::received(api.server(), "/locked").await.len(), 2);
     assert_eq!(api.stats().refreshes, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_grpc_deadline_bounds_the_token_wait() {
+    let api = MockApi::start().await;
+    api.set_delay(
+        authed::mock::Route::token_endpoint(),
+        Duration::from_secs(3),
+    );
+    let client = api.client(); // no timeout of its own: only the deadline bounds the wait
+    let mut service = client.auth_layer().layer(hyper());
+    let started = tokio::time::Instant::now();
+    poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+    let request = http::Request::get(format!("{}/v1/me", api.base_url()))
+        .header("grpc-timeout", "250m")
+        .body(Full::default())
+        .unwrap();
+
+    let err = service.call(request).await.unwrap_err();
+
+    let err = err
+        .downcast_ref::<authed::Error>()
+        .expect("an authed::Error");
+    assert_eq!(err.kind(), authed::ErrorKind::Timeout, "{err}");
+    assert_eq!(started.elapsed(), Duration::from_millis(250));
+}
+
+/// A token source that never answers (a token endpoint that hangs without a timer of its
+/// own): only a bound on the wait ends a request.
+#[derive(Debug)]
+struct NeverAnswers;
+
+impl authed::TokenSource for NeverAnswers {
+    fn fetch<'a>(&'a self, _: Option<&'a authed::AccessToken>) -> authed::auth::TokenFuture<'a> {
+        Box::pin(std::future::pending())
+    }
+
+    fn grant(&self) -> &str {
+        "never"
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_deadline_the_clients_timeout_bounds_the_token_wait() {
+    let api = MockApi::start().await;
+    let client = authed::Client::builder()
+        .base_url(api.base_url())
+        .token_source(NeverAnswers)
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let mut service = client.auth_layer().layer(hyper());
+    let started = tokio::time::Instant::now();
+    poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+    let request = http::Request::get(format!("{}/v1/me", api.base_url()))
+        .body(Full::default())
+        .unwrap();
+
+    let err = tokio::time::timeout(Duration::from_secs(60), service.call(request))
+        .await
+        .expect("the token wait is bounded")
+        .unwrap_err();
+
+    let err = err
+        .downcast_ref::<authed::Error>()
+        .expect("an authed::Error");
+    assert_eq!(err.kind(), authed::ErrorKind::Timeout, "{err}");
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
 }

@@ -59,7 +59,7 @@ const MIN_LIFETIME: Duration = Duration::from_millis(250);
 /// First and longest backoff after a source issued an unusable token.
 const BROKEN_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
 
-type RefreshFuture = Shared<BoxFuture<'static, Result<Arc<AccessToken>>>>;
+pub(crate) type RefreshFuture = Shared<BoxFuture<'static, Result<Arc<AccessToken>>>>;
 
 pub(crate) struct TokenCache {
     shared: Arc<CacheInner>,
@@ -183,6 +183,20 @@ impl TokenCache {
             tracing::debug!(target: "authed::auth", generation = token.generation, "access token rejected by the API; invalidated");
             state.rejected = state.token.take();
         }
+    }
+
+    /// Logs out: from now on no token is served or minted, every call returns `error`. Returns
+    /// the token held (to revoke it) and the refresh in flight, if any, for the caller to wait
+    /// for: its rotated refresh token is saved by then, and its token is never served.
+    pub(crate) fn log_out(
+        &self,
+        error: Error,
+    ) -> (Option<Arc<AccessToken>>, Option<RefreshFuture>) {
+        let mut state = self.shared.lock_state();
+        state.terminal = Some(error);
+        state.rejected = None;
+        let in_flight = state.in_flight.as_ref().map(|(_, fut)| fut.clone());
+        (state.token.take(), in_flight)
     }
 
     /// Whether a newer token than `token` was minted since (it was superseded while in use).
@@ -315,6 +329,12 @@ impl CacheInner {
         let now = self.clock.now();
         #[cfg(feature = "metrics")]
         crate::metrics::refresh(&self.client, result.is_ok());
+        // Logged out while this refresh ran (`log_out`): its token is never served.
+        if result.is_ok()
+            && let Some(logged_out) = &state.terminal
+        {
+            return Err(logged_out.clone());
+        }
         match &result {
             Ok(token) => {
                 state.token = Some(token.clone());

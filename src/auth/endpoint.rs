@@ -214,17 +214,48 @@ impl TokenEndpoint {
         secrets: &[&str],
         replay: Replay,
     ) -> Result<TokenResponse> {
-        let mut all_secrets: Vec<String> = secrets.iter().map(|s| (*s).to_owned()).collect();
-        all_secrets.extend(self.credential_secrets());
-        let secrets: Vec<&str> = all_secrets.iter().map(String::as_str).collect();
+        let secrets = self.all_secrets(secrets);
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let clock = &*self.inner.clock;
         retry::run(&self.inner.policy, None, clock, "token request", || async {
-            self.send_once(params, &secrets).await.map_err(|error| {
+            let answer = self.send_once(params, &secrets).await;
+            answer.and_then(|a| parse(a, &secrets)).map_err(|error| {
                 let retryable = is_retryable(&error, replay);
                 Failure::token(error, retryable)
             })
         })
         .await
+    }
+
+    /// POSTs `params` to this endpoint's URL with the client's authentication and retries as
+    /// [`request`](Self::request) does, and returns the body of a successful answer unparsed:
+    /// for the other endpoints of an authorization server that authenticate the client the
+    /// same way (device authorization, RFC 8628 §3.1; revocation, RFC 7009 §2.1). A failed
+    /// status is an RFC 6749 §5.2 error, as for a token request.
+    pub(crate) async fn post(
+        &self,
+        params: &[(&str, &str)],
+        secrets: &[&str],
+        replay: Replay,
+    ) -> Result<bytes::Bytes> {
+        let secrets = self.all_secrets(secrets);
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        let clock = &*self.inner.clock;
+        retry::run(&self.inner.policy, None, clock, "token request", || async {
+            let answer = self.send_once(params, &secrets).await;
+            answer.map(|answer| answer.body).map_err(|error| {
+                let retryable = is_retryable(&error, replay);
+                Failure::token(error, retryable)
+            })
+        })
+        .await
+    }
+
+    /// `secrets` and the client secret in every form it is sent.
+    fn all_secrets(&self, secrets: &[&str]) -> Vec<String> {
+        let mut all: Vec<String> = secrets.iter().map(|s| (*s).to_owned()).collect();
+        all.extend(self.credential_secrets());
+        all
     }
 
     /// The client secret in every form it is sent: raw, form-encoded, and the Basic credential.
@@ -244,7 +275,7 @@ impl TokenEndpoint {
         vec![secret.to_owned(), form_urlencode(secret), basic]
     }
 
-    async fn send_once(&self, params: &[(&str, &str)], secrets: &[&str]) -> Result<TokenResponse> {
+    async fn send_once(&self, params: &[(&str, &str)], secrets: &[&str]) -> Result<Answer> {
         let inner = &*self.inner;
         let mut form: Vec<(&str, &str)> = params.to_vec();
         let secret = inner.client_secret.as_ref().map(|s| s.expose_secret());
@@ -278,7 +309,7 @@ impl TokenEndpoint {
             .send()
             .await
             .map_err(|e| Error::transport("could not reach the token endpoint", e))?;
-        parse(response, secrets, inner.clock.now_utc()).await
+        read(response, secrets, inner.clock.now_utc()).await
     }
 }
 
@@ -308,26 +339,46 @@ pub(crate) async fn fuzz_parse(
     secrets: &[&str],
     now: SystemTime,
 ) -> Result<TokenResponse> {
-    parse(response, secrets, now).await
+    parse(read(response, secrets, now).await?, secrets)
 }
 
-/// Reads and checks the token endpoint's answer.
-async fn parse(
-    response: reqwest::Response,
-    secrets: &[&str],
-    now: SystemTime,
-) -> Result<TokenResponse> {
+/// A successful answer of the token endpoint (or another endpoint of the server), read within
+/// the bound.
+pub(crate) struct Answer {
+    pub(crate) body: bytes::Bytes,
+    form_encoded: bool,
+    status: StatusCode,
+    request_id: Option<String>,
+    retry_after: Option<Duration>,
+}
+
+impl Answer {
+    /// `e` with the answer's status, request id and `Retry-After`.
+    fn context(&self, e: Error) -> Error {
+        e.with_status(self.status)
+            .with_request_id(self.request_id.clone())
+            .with_retry_after(self.retry_after)
+    }
+}
+
+/// Reads an answer within the bound; a failed status is an RFC 6749 §5.2 error.
+async fn read(response: reqwest::Response, secrets: &[&str], now: SystemTime) -> Result<Answer> {
     let status = response.status();
     let headers = response.headers().clone();
-    let with_context = |e: Error| {
-        e.with_status(status)
-            .with_request_id(request_id(&headers, secrets))
-            .with_retry_after(crate::retry::retry_after(&headers, now))
+    let mut answer = Answer {
+        body: bytes::Bytes::new(),
+        form_encoded: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded")),
+        status,
+        request_id: request_id(&headers, secrets),
+        retry_after: crate::retry::retry_after(&headers, now),
     };
-    let body = match body::read_bounded(response, MAX_TOKEN_RESPONSE_BYTES).await {
+    answer.body = match body::read_bounded(response, MAX_TOKEN_RESPONSE_BYTES).await {
         Ok(Ok(body)) => body,
         Ok(Err(TooLarge)) => {
-            return Err(with_context(Error::auth(
+            return Err(answer.context(Error::auth(
                 AuthErrorKind::InvalidResponse,
                 format!(
                     "the token endpoint's response is larger than {} KiB",
@@ -336,23 +387,26 @@ async fn parse(
             )));
         }
         Err(e) => {
-            return Err(with_context(Error::transport(
+            return Err(answer.context(Error::transport(
                 "could not read the token endpoint's response",
                 e,
             )));
         }
     };
     if !status.is_success() {
-        return Err(with_context(endpoint_error(status, &body, secrets)));
+        return Err(answer.context(endpoint_error(status, &answer.body, secrets)));
     }
-    let form_encoded = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let raw: RawTokenResponse = if form_encoded {
-        serde_urlencoded::from_bytes(&body).map_err(|e| {
+    Ok(answer)
+}
+
+/// Checks a successful answer of the token endpoint: a token response (JSON or form-encoded),
+/// or the RFC 6749 §5.2 error some servers send with a `200`.
+fn parse(answer: Answer, secrets: &[&str]) -> Result<TokenResponse> {
+    let body = &answer.body;
+    let raw: RawTokenResponse = if answer.form_encoded {
+        serde_urlencoded::from_bytes(body).map_err(|e| {
             // Never a snippet of a 200: it holds the new access and refresh tokens.
-            with_context(Error::decode(
+            answer.context(Error::decode(
                 format!(
                     "the token endpoint's form-encoded response is not a token response ({} bytes)",
                     body.len()
@@ -361,8 +415,8 @@ async fn parse(
             ))
         })?
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            with_context(Error::decode(
+        serde_json::from_slice(body).map_err(|e| {
+            answer.context(Error::decode(
                 format!(
                     "the token endpoint's response is not a JSON token response ({} bytes, {})",
                     body.len(),
@@ -375,9 +429,9 @@ async fn parse(
     };
     if raw.error.is_some() {
         // Some servers answer 200 with an RFC 6749 §5.2 error body.
-        return Err(with_context(endpoint_error(status, &body, secrets)));
+        return Err(answer.context(endpoint_error(answer.status, body, secrets)));
     }
-    raw.into_response().map_err(with_context)
+    raw.into_response().map_err(|e| answer.context(e))
 }
 
 trait ClassifyName {

@@ -28,6 +28,7 @@ mod endpoint;
 pub(crate) mod grant;
 pub(crate) mod jwt;
 pub(crate) mod redact;
+pub(crate) mod revoke;
 mod secret;
 mod source;
 pub mod store;

@@ -12,8 +12,8 @@ use tokio::{
 };
 use url::Url;
 
-use super::{Login, LoginTokens, TokenAnswer, random_urlsafe};
-use crate::{AuthErrorKind, Error, ErrorKind, Result};
+use super::{Login, LoginTokens, login_error, random_urlsafe};
+use crate::{AuthErrorKind, Error, ErrorKind, Result, auth::Replay};
 
 /// The largest request head the loopback listener reads.
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
@@ -130,19 +130,20 @@ impl PendingAuthorization {
                 )
             })??;
         let code = self.check_redirect(params)?;
-        let form = vec![
+        let (code, verifier) = (code.expose_secret(), self.verifier.expose_secret());
+        let form = [
             ("grant_type", "authorization_code"),
-            ("code", code.expose_secret()),
+            ("code", code),
             ("redirect_uri", self.redirect_uri.as_str()),
-            ("code_verifier", self.verifier.expose_secret()),
+            ("code_verifier", verifier),
         ];
-        let login = &self.login;
-        let answer = login.post_form(&login.token_url, form).await?;
-        let secrets = login.secrets(&[code.expose_secret(), self.verifier.expose_secret()]);
-        match answer.tokens(&secrets)? {
-            TokenAnswer::Tokens(tokens) => Ok(tokens),
-            TokenAnswer::Error(_, error) => Err(error),
-        }
+        // The code is single-use: sent again only where the server cannot have used it.
+        self.login
+            .token
+            .request(&form, &[code, verifier], Replay::NotConsumed)
+            .await
+            .map(LoginTokens::from)
+            .map_err(login_error)
     }
 
     /// Accepts connections until one asks for the redirect path; answers it with a page

@@ -6,8 +6,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::{Login, LoginTokens, TokenAnswer, seconds};
-use crate::{AuthErrorKind, Error, ErrorKind, Result};
+use super::{Login, LoginTokens, login_error, seconds};
+use crate::{
+    AuthErrorKind, Error, ErrorKind, Result,
+    auth::Replay,
+    error::{scrub, truncate},
+};
 
 /// The `grant_type` of the device access token request (RFC 8628 §3.4).
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -98,8 +102,8 @@ impl Login {
     /// server's refusal; a [`Decode`](ErrorKind::Decode) error for an answer that is not a
     /// device authorization response.
     pub async fn start_device(&self) -> Result<DeviceAuthorization> {
-        let url = self
-            .device_authorization_url
+        let endpoint = self
+            .device_authorization
             .as_ref()
             .ok_or_else(|| Error::config("the device flow needs a device authorization URL"))?;
         let mut form = Vec::new();
@@ -107,19 +111,29 @@ impl Login {
             form.push(("scope", scope.as_str()));
         }
         let sent = Instant::now();
-        let answer = self.post_form(url, form).await?;
-        let secrets = self.secrets(&[]);
-        if !answer.status.is_success() {
-            return Err(answer.oauth_error(&secrets).1);
-        }
-        let raw: RawDeviceAuthorization =
-            answer.json("the device authorization response", &secrets)?;
+        // Nothing in it is single-use: retried as a client-credentials token request would be.
+        let body = endpoint.post(&form, &[], Replay::Safe).await.map_err(|e| {
+            if e.kind() == ErrorKind::Auth(AuthErrorKind::InvalidResponse) {
+                // The only answer `post` refuses unread: one over the size bound.
+                e.with_kind(ErrorKind::Decode)
+            } else {
+                login_error(e)
+            }
+        })?;
+        let raw: RawDeviceAuthorization = serde_json::from_slice(&body).map_err(|e| {
+            let secrets = endpoint.credential_secrets();
+            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            let snippet = scrub(&truncate(&body, 200), &secrets);
+            Error::decode(
+                format!("the device authorization response is not the JSON expected: {snippet}"),
+                e,
+            )
+        })?;
         let invalid = |what: &str| {
             Error::auth(
                 AuthErrorKind::InvalidResponse,
                 format!("the device authorization response has an invalid {what}"),
             )
-            .with_status(answer.status)
         };
         if raw.device_code.trim().is_empty() {
             return Err(invalid("device_code"));
@@ -168,30 +182,32 @@ impl Login {
                 return Err(expired());
             }
             tokio::time::sleep(interval).await;
-            let form = vec![
-                ("grant_type", GRANT_TYPE),
-                ("device_code", device.device_code.expose_secret()),
-            ];
-            let secrets = self.secrets(&[device.device_code.expose_secret()]);
-            let failed = match self.post_form(&self.token_url, form).await {
-                Ok(answer) if answer.status.is_server_error() => answer.oauth_error(&secrets).1,
-                Ok(answer) => match answer.tokens(&secrets)? {
-                    TokenAnswer::Tokens(tokens) => return Ok(tokens),
-                    TokenAnswer::Error(code, error) => match code.as_str() {
-                        "authorization_pending" => {
-                            failures = 0;
-                            continue;
-                        }
-                        "slow_down" => {
-                            failures = 0;
-                            interval = (interval + SLOW_DOWN_STEP).min(MAX_INTERVAL);
-                            continue;
-                        }
-                        _ => return Err(error),
-                    },
+            let device_code = device.device_code.expose_secret();
+            let form = [("grant_type", GRANT_TYPE), ("device_code", device_code)];
+            // A device code is single-use once the user approved: never sent twice for one poll.
+            let failed = match self
+                .token
+                .request(&form, &[device_code], Replay::NotConsumed)
+                .await
+            {
+                Ok(response) => return Ok(response.into()),
+                Err(e) => match e.api_error().and_then(|api| api.code.as_deref()) {
+                    Some("authorization_pending") => {
+                        failures = 0;
+                        continue;
+                    }
+                    Some("slow_down") => {
+                        failures = 0;
+                        interval = (interval + SLOW_DOWN_STEP).min(MAX_INTERVAL);
+                        continue;
+                    }
+                    _ if e.status().is_some_and(|s| s.is_server_error())
+                        || matches!(e.kind(), ErrorKind::Transport | ErrorKind::Timeout) =>
+                    {
+                        e
+                    }
+                    _ => return Err(login_error(e)),
                 },
-                Err(e) if matches!(e.kind(), ErrorKind::Transport | ErrorKind::Timeout) => e,
-                Err(e) => return Err(e),
             };
             failures += 1;
             if failures >= MAX_POLL_FAILURES {

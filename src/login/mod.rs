@@ -66,17 +66,17 @@
 //! [RFC 7636]: https://www.rfc-editor.org/rfc/rfc7636
 //! [RFC 8252]: https://www.rfc-editor.org/rfc/rfc8252
 
-use std::{fmt, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
-use base64::{Engine, engine::general_purpose::STANDARD};
-use reqwest::{StatusCode, header};
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use base64::Engine;
+use secrecy::SecretString;
 use url::Url;
 
 use crate::{
     AuthErrorKind, ClientAuth, ClientSecret, Error, ErrorKind, RefreshToken, Result,
-    error::{ApiError, request_id, truncate},
+    auth::{TokenEndpoint, TokenResponse},
+    clock::SystemClock,
+    retry::Policy,
 };
 
 mod code;
@@ -84,9 +84,6 @@ mod device;
 
 pub use code::PendingAuthorization;
 pub use device::DeviceAuthorization;
-
-/// The largest token or device endpoint response read.
-const MAX_RESPONSE: usize = 64 * 1024;
 
 /// How long a request to the token or device endpoint may take with the default HTTP client.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -98,16 +95,16 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Login {
-    token_url: Url,
-    device_authorization_url: Option<Url>,
+    /// The token endpoint with the client's authentication: the same request, bounded read,
+    /// parsing and RFC 6749 §5.2 errors as the client's own grants.
+    token: TokenEndpoint,
+    /// The device authorization endpoint, authenticated the same way.
+    device_authorization: Option<TokenEndpoint>,
     authorize_url: Option<Url>,
     client_id: String,
-    client_secret: Option<ClientSecret>,
-    client_auth: ClientAuth,
     scope: Option<String>,
     redirect_path: String,
     redirect_timeout: Duration,
-    http: reqwest::Client,
 }
 
 impl Login {
@@ -115,56 +112,6 @@ impl Login {
     /// [`client_id`](LoginBuilder::client_id) are required.
     pub fn builder() -> LoginBuilder {
         LoginBuilder::default()
-    }
-
-    /// Sends a form to the token or device endpoint with the client's authentication, and
-    /// reads the answer with a bound.
-    async fn post_form(&self, url: &Url, mut form: Vec<(&str, &str)>) -> Result<Answer> {
-        let secret = self.client_secret.as_ref().map(|s| s.expose_secret());
-        let mut request = self
-            .http
-            .post(url.clone())
-            .header(header::ACCEPT, "application/json");
-        match self.client_auth.resolve(secret.is_some()) {
-            ClientAuth::Basic => {
-                // RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
-                let id = form_urlencode(&self.client_id);
-                let encoded =
-                    STANDARD.encode(format!("{id}:{}", form_urlencode(secret.unwrap_or(""))));
-                let mut value =
-                    header::HeaderValue::try_from(format!("Basic {encoded}")).map_err(|e| {
-                        Error::config("the client credentials are not valid in a header")
-                            .with_source(e)
-                    })?;
-                value.set_sensitive(true);
-                request = request.header(header::AUTHORIZATION, value);
-            }
-            ClientAuth::Post => {
-                form.push(("client_id", &self.client_id));
-                form.push(("client_secret", secret.unwrap_or("")));
-            }
-            _ => form.push(("client_id", &self.client_id)),
-        }
-        let response = request
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| Error::transport("the login request could not be sent", e))?;
-        let status = response.status();
-        let request_id = request_id(response.headers(), &[]);
-        let body = read_bounded(response, MAX_RESPONSE).await?;
-        Ok(Answer {
-            status,
-            request_id,
-            body,
-        })
-    }
-
-    /// Every secret that must never show in an error built from a response.
-    fn secrets<'a>(&'a self, more: &[&'a str]) -> Vec<&'a str> {
-        let mut secrets: Vec<&str> = more.to_vec();
-        secrets.extend(self.client_secret.as_ref().map(|s| s.expose_secret()));
-        secrets
     }
 }
 
@@ -294,20 +241,32 @@ impl LoginBuilder {
                 .build()
                 .map_err(|e| Error::transport("could not build the HTTP client", e))?,
         };
+        let endpoint = |url: Url| {
+            TokenEndpoint::new(
+                url,
+                http.clone(),
+                Arc::new(SystemClock),
+                Policy::default(),
+                None,
+            )
+            .with_client(
+                Some(client_id.clone()),
+                self.client_secret.clone(),
+                self.client_auth,
+            )
+        };
         Ok(Login {
-            token_url,
-            device_authorization_url: url(
+            token: endpoint(token_url),
+            device_authorization: url(
                 self.device_authorization_url,
                 "the device authorization URL",
-            )?,
+            )?
+            .map(endpoint),
             authorize_url: url(self.authorize_url, "the authorization URL")?,
             client_id,
-            client_secret: self.client_secret,
-            client_auth: self.client_auth,
             scope: self.scope.filter(|s| !s.trim().is_empty()),
             redirect_path: self.redirect_path,
             redirect_timeout: self.redirect_timeout,
-            http,
         })
     }
 }
@@ -359,141 +318,40 @@ impl fmt::Debug for LoginTokens {
     }
 }
 
-// ===== responses =====
+// ===== answers =====
 
-/// A response read in full (within the bound).
-struct Answer {
-    status: StatusCode,
-    request_id: Option<String>,
-    body: Vec<u8>,
+impl From<TokenResponse> for LoginTokens {
+    fn from(response: TokenResponse) -> Self {
+        Self {
+            access_token: response.access_token,
+            refresh_token: response.refresh_token,
+            expires_in: response.expires_in,
+            scope: response.scope,
+        }
+    }
 }
 
-/// A token endpoint answer: tokens, or an RFC 6749 §5.2 error code to act on.
-enum TokenAnswer {
-    Tokens(LoginTokens),
-    /// The error code and the error to return if the caller does not act on the code.
-    Error(String, Error),
-}
-
-#[derive(Deserialize)]
-struct RawTokens {
-    access_token: Option<String>,
-    token_type: Option<String>,
-    expires_in: Option<serde_json::Value>,
-    refresh_token: Option<String>,
-    scope: Option<String>,
-    error: Option<String>,
-}
-
-impl Answer {
-    /// The body as JSON of type `T`, or a decode error that shows a scrubbed snippet.
-    fn json<T: serde::de::DeserializeOwned>(&self, what: &str, secrets: &[&str]) -> Result<T> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            let snippet = crate::error::scrub(&truncate(&self.body, 200), secrets);
-            Error::decode(format!("{what} is not the JSON expected: {snippet}"), e)
-                .with_status(self.status)
-                .with_request_id(self.request_id.clone())
-        })
-    }
-
-    /// An error from an RFC 6749 §5.2 body (or any failed status).
-    fn oauth_error(&self, secrets: &[&str]) -> (String, Error) {
-        let api = ApiError::parse(&self.body, secrets);
-        let code = api.code.clone().unwrap_or_default();
-        let (kind, message) = match code.as_str() {
-            "access_denied" => (
-                ErrorKind::Auth(AuthErrorKind::AccessDenied),
-                "the user denied the authorization request (access_denied)".to_owned(),
-            ),
-            "expired_token" => (
-                ErrorKind::Auth(AuthErrorKind::LoginExpired),
-                "the device code expired before the user approved (expired_token): start again"
-                    .to_owned(),
-            ),
-            "invalid_grant" => (
-                ErrorKind::Auth(AuthErrorKind::InvalidGrant),
-                "the authorization grant was rejected (invalid_grant)".to_owned(),
-            ),
-            "invalid_client" => (
-                ErrorKind::Auth(AuthErrorKind::InvalidClient),
-                "the server rejected the client credentials (invalid_client)".to_owned(),
-            ),
-            _ if self.status == StatusCode::TOO_MANY_REQUESTS => (
-                ErrorKind::RateLimited,
-                "the server is rate limiting the login".to_owned(),
-            ),
-            "" => (
-                ErrorKind::Auth(AuthErrorKind::Rejected),
-                format!(
-                    "the login request failed with HTTP {}",
-                    self.status.as_u16()
-                ),
-            ),
-            other => (
-                ErrorKind::Auth(AuthErrorKind::Rejected),
-                format!(
-                    "the login request was refused ({})",
-                    other
-                        .chars()
-                        .filter(|c| c.is_ascii_graphic())
-                        .take(64)
-                        .collect::<String>()
-                ),
-            ),
-        };
-        let error = Error::new(kind, message)
-            .with_status(self.status)
-            .with_request_id(self.request_id.clone())
-            .with_api_error(api);
-        (code, error)
-    }
-
-    /// Reads a token endpoint answer (RFC 6749 §5.1, §5.2).
-    fn tokens(&self, secrets: &[&str]) -> Result<TokenAnswer> {
-        if !self.status.is_success() {
-            let (code, error) = self.oauth_error(secrets);
-            return Ok(TokenAnswer::Error(code, error));
-        }
-        let raw: RawTokens = self.json("the token endpoint's response", secrets)?;
-        if raw.error.is_some() {
-            let (code, error) = self.oauth_error(secrets);
-            return Ok(TokenAnswer::Error(code, error));
-        }
-        let invalid = |message: &str| {
-            Error::auth(AuthErrorKind::InvalidResponse, message.to_owned())
-                .with_status(self.status)
-                .with_request_id(self.request_id.clone())
-        };
-        let access_token = raw
-            .access_token
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| invalid("the token response has no access_token"))?;
-        if raw
-            .token_type
-            .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-        {
-            return Err(invalid(
-                "the token endpoint issued a token that is not a Bearer token",
-            ));
-        }
-        let expires_in = match raw.expires_in {
-            None => None,
-            Some(value) => Some(
-                seconds(&value, 10 * 365 * 24 * 3600)
-                    .ok_or_else(|| invalid("the token response's expires_in is not valid"))?,
-            ),
-        };
-        Ok(TokenAnswer::Tokens(LoginTokens {
-            access_token: SecretString::from(access_token),
-            refresh_token: raw
-                .refresh_token
-                .filter(|t| !t.trim().is_empty())
-                .map(RefreshToken::new),
-            expires_in,
-            scope: raw.scope,
-        }))
-    }
+/// The token endpoint's refusal of a login, in the login's terms: the RFC 6749 §5.2 and
+/// RFC 8628 §3.5 codes a login acts on get their own kind and message; the status, request id
+/// and parsed error body are kept.
+fn login_error(error: Error) -> Error {
+    let code = error.api_error().and_then(|api| api.code.as_deref());
+    let (kind, message) = match code {
+        Some("access_denied") => (
+            AuthErrorKind::AccessDenied,
+            "the user denied the authorization request (access_denied)",
+        ),
+        Some("expired_token") => (
+            AuthErrorKind::LoginExpired,
+            "the device code expired before the user approved (expired_token): start again",
+        ),
+        Some("invalid_grant") => (
+            AuthErrorKind::InvalidGrant,
+            "the authorization grant was rejected (invalid_grant)",
+        ),
+        _ => return error,
+    };
+    error.with_kind(ErrorKind::Auth(kind)).with_message(message)
 }
 
 /// A positive whole or fractional number of seconds up to `max`, as a number or a numeric
@@ -506,36 +364,6 @@ fn seconds(value: &serde_json::Value, max: u64) -> Option<Duration> {
     }?;
     (seconds.is_finite() && seconds > 0.0 && seconds <= max as f64)
         .then(|| Duration::from_secs_f64(seconds))
-}
-
-/// Reads a response body, refusing one larger than `limit` bytes without reading it all.
-async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
-    let too_large = || {
-        Error::new(
-            ErrorKind::Decode,
-            format!("the login response is larger than {} KiB", limit / 1024),
-        )
-    };
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(too_large().with_status(response.status()));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Error::transport("could not read the login response", e))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(too_large().with_status(response.status()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// `application/x-www-form-urlencoded` encoding of one value (RFC 6749 Appendix B).
-fn form_urlencode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// `n` bytes from the operating system's secure random source, base64url without padding.

@@ -63,6 +63,7 @@ mod collection;
 mod expect;
 mod login;
 mod protected;
+mod revoke;
 mod server;
 mod token;
 mod widgets;
@@ -84,6 +85,9 @@ pub const DEVICE_AUTHORIZATION_PATH: &str = "/oauth/device_authorization";
 pub const DEVICE_VERIFICATION_PATH: &str = "/device";
 /// Where the authorization endpoint (RFC 6749 §3.1) is mounted.
 pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
+/// Where the token revocation endpoint (RFC 7009) is mounted: revoking the refresh token
+/// revokes the grant, revoking an access token revokes that token.
+pub const REVOCATION_PATH: &str = "/oauth/revoke";
 
 /// A running fake API. Dropping it shuts the server down.
 ///
@@ -165,6 +169,12 @@ impl MockApi {
     /// The token endpoint, `<base_url>/oauth/token`.
     pub fn token_url(&self) -> String {
         format!("{}{TOKEN_PATH}", self.shared.base_url)
+    }
+
+    /// The token revocation endpoint (RFC 7009), `<base_url>/oauth/revoke`: what
+    /// [`Client::revoke`](crate::Client::revoke) derives from the token URL.
+    pub fn revocation_url(&self) -> String {
+        format!("{}{REVOCATION_PATH}", self.shared.base_url)
     }
 
     /// The underlying wiremock server, to mount your own mocks. They take precedence over the
@@ -630,6 +640,12 @@ impl MockApiBuilder {
             .named("MockApi device verification page")
             .mount(&server)
             .await;
+        Mock::given(path(REVOCATION_PATH))
+            .respond_with(Served::new(&shared, revoke::RevocationEndpoint))
+            .with_priority(10)
+            .named("MockApi token revocation endpoint")
+            .mount(&server)
+            .await;
         Mock::given(path(AUTHORIZE_PATH))
             .respond_with(Served::new(&shared, login::AuthorizeEndpoint))
             .with_priority(10)
@@ -783,7 +799,9 @@ fn form_params(request: &Request) -> Vec<(String, String)> {
     url::form_urlencoded::parse(&request.body)
         .map(|(name, value)| {
             let lower = name.to_ascii_lowercase();
-            let value = if SECRET_PARTS.iter().any(|part| lower.contains(part)) {
+            // RFC 7009's hint names a kind of token, not a token.
+            let public = lower == "token_type_hint";
+            let value = if !public && SECRET_PARTS.iter().any(|part| lower.contains(part)) {
                 "[redacted]".to_owned()
             } else {
                 value.into_owned()
@@ -852,6 +870,8 @@ pub struct Stats {
     pub unauthorized: usize,
     /// `429`s.
     pub rate_limited: usize,
+    /// Requests to the revocation endpoint answered `200` (RFC 7009: also for unknown tokens).
+    pub revocations: usize,
 }
 
 impl Stats {
@@ -865,6 +885,8 @@ impl Stats {
             stats.invalid_grants += usize::from(e.error == Some("invalid_grant"));
             stats.unauthorized += usize::from(!token && e.status == Some(StatusCode::UNAUTHORIZED));
             stats.rate_limited += usize::from(e.status == Some(StatusCode::TOO_MANY_REQUESTS));
+            stats.revocations +=
+                usize::from(e.path == REVOCATION_PATH && e.status == Some(StatusCode::OK));
             stats
         })
     }

@@ -16,7 +16,7 @@ use crate::{
     auth::{
         AccessToken, Replay, Token, TokenEndpoint, TokenFuture, TokenSource, jwt,
         redact::Redactor,
-        store::{RefreshTokenStore, SharedAccessToken, StoredTokens, fingerprint},
+        store::{RefreshTokenStore, SharedAccessToken, StoreLock, StoredTokens, fingerprint},
     },
 };
 
@@ -218,6 +218,28 @@ impl RefreshTokenGrant {
             Some((replaced, rotated)) if replaced.is_same(&chosen) => Ok((rotated, stored)),
             _ => Ok((chosen, stored)),
         }
+    }
+
+    /// Starts a logout (`auth/revoke.rs`): takes the store's lock, which the caller holds
+    /// while it revokes and until [`end_log_out`](Self::end_log_out), and returns the refresh
+    /// token in force (stored, rotated in memory, or configured) and the access token the
+    /// store shares, if any.
+    pub(crate) async fn begin_log_out(
+        &self,
+    ) -> Result<(StoreLock, Option<RefreshToken>, Option<SecretString>)> {
+        let lock = self.store_call("lock", self.store.lock()).await?;
+        let record = self.store_call("load", self.store.load()).await?;
+        let refresh_token = self.choose(record.as_ref()).ok().map(|(token, _)| token);
+        let shared = record
+            .and_then(|r| r.access_token)
+            .map(|t| SecretString::from(t.token.expose_secret().to_owned()));
+        Ok((lock, refresh_token, shared))
+    }
+
+    /// Ends a logout: clears the store and forgets a rotated token kept in memory.
+    pub(crate) async fn end_log_out(&self) -> Result<()> {
+        *self.unsaved.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.store_call("clear", self.store.clear()).await
     }
 
     /// After `invalid_grant`: clears the dead token from the store and says so.
