@@ -666,7 +666,9 @@ mod tests {
             tokio::runtime::Builder::new_current_thread()
                 .build()
                 .unwrap()
-                .block_on(parse(response.into(), &HELD, SystemTime::now()))
+                .block_on(async {
+                    parse(read(response.into(), &HELD, SystemTime::now()).await?, &HELD)
+                })
         }
 
         /// `expires_in` as servers send it, with the lifetime the client must take from it
