@@ -1,5 +1,6 @@
 //! The token lifecycle as a user sees it: first use, renewal, early refresh, single flight,
 //! rotation, 401 replay and terminal failures.
+#![cfg(feature = "mock")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Bad input gets a clear, typed error: from the token endpoint, from the API, from the
 //! environment and from the caller.
+#![cfg(feature = "mock")]
 
 mod common;
 

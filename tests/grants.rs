@@ -1,5 +1,6 @@
 //! Grants and token sources: client_credentials, a custom `TokenSource`, the grant chosen by
 //! configuration, and when a token request may be sent twice.
+#![cfg(feature = "mock")]
 
 mod common;
 

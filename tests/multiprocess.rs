@@ -4,6 +4,7 @@
 //!
 //! The children are this test binary run again (`multiprocess_child`, ignored in normal runs),
 //! configured through environment variables.
+#![cfg(feature = "mock")]
 
 use std::{
     process::{Command, Stdio},

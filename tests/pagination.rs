@@ -1,5 +1,6 @@
 //! Paginated endpoints as streams: every strategy end to end, limits, laziness, loop safety,
 //! origin checks, token refresh mid-stream, checkpoints and prefetch.
+#![cfg(feature = "mock")]
 
 mod common;
 

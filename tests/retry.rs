@@ -5,6 +5,7 @@
 //! The wiremock server runs on its own thread in real time, so these clients have no request
 //! timeout and no idle-pool timer: while a response is in flight, paused tokio time jumps to the
 //! next pending timer, and those timers would move the virtual clock.
+#![cfg(feature = "mock")]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! django-oauth-toolkit does), with latency on every answer, under concurrent load: no call
 //! fails. Two things make that hold: lifetimes count from when the token was asked for, and a
 //! 401 to a token that was superseded while the request was on its way is replayed.
+#![cfg(feature = "mock")]
 
 use std::{
     sync::{

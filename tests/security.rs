@@ -2,6 +2,7 @@
 //! API's origin and only in the `Authorization` header; client credentials are encoded as
 //! RFC 6749 says; a hostile or buggy server cannot lead the client round in circles.
 //! docs/security.md names the test behind each rule of the threat model.
+#![cfg(feature = "mock")]
 
 mod common;
 

@@ -14,6 +14,7 @@
 //! ```
 //!
 //! `AUTHED_SOAK_SECONDS` sets the duration (default 60, at most 110).
+#![cfg(feature = "mock")]
 
 use std::{
     collections::BTreeMap,

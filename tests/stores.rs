@@ -1,5 +1,6 @@
 //! Refresh token stores as the source of truth: precedence between the store and the
 //! configuration, clearing a dead token, stores that fail, hang or panic, configuration errors.
+#![cfg(feature = "mock")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! What the client checks in a token before using it, and where it uses it: unusable tokens
 //! are not cached, a token about to expire is not sent, default headers and the token stay on
 //! the API origin, and answers from other origins never touch the token or the cooldown.
+#![cfg(feature = "mock")]
 
 mod common;
 
