@@ -86,15 +86,24 @@ struct Learned {
     /// A window that ended with a `429`: its epoch, the `Retry-After` (the window's length)
     /// and the end of the cooldown, when the limit is taken from its successes.
     pending: Option<(u64, Duration, Instant)>,
+    /// Windows in a row used in full without a `429`.
+    full_windows: u32,
+    /// Raises since the limit was last learned from a `429`.
+    raises: u32,
 }
 
 /// A learned limit not used for this long (no request sent) is forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(60);
 
-/// The step a learned limit is raised by after a window used in full without a `429`:
-/// about 3 %, at least one request.
-fn probe_step(limit: u64) -> u64 {
-    (limit / 32).max(1)
+/// A learned limit is probed up after this many windows in a row used in full without a `429`.
+const PROBE_EVERY: u32 = 4;
+
+/// The step a learned limit is raised by, the `raises`-th time since the last `429` (from 0):
+/// about 3 % of it (at least one request), doubling with each raise, so a share that grew is
+/// found in a few probes while a steady one costs a few `429`s every [`PROBE_EVERY`] + 1
+/// windows.
+fn probe_step(limit: u64, raises: u32) -> u64 {
+    (limit / 32).max(1).saturating_mul(1 << raises.min(5))
 }
 
 /// The current rate-limit window as far as this client can tell.
@@ -287,7 +296,8 @@ impl ClientState {
     /// Successes counted for the window `epoch`, if it is still kept.
     fn successes(&self, epoch: u64) -> Option<u64> {
         let now = self.epoch.load(Ordering::Relaxed);
-        (epoch == now || epoch + 1 == now).then(|| self.ok[(epoch % 2) as usize].load(Ordering::Relaxed))
+        (epoch == now || epoch + 1 == now)
+            .then(|| self.ok[(epoch % 2) as usize].load(Ordering::Relaxed))
     }
 
     /// Moves the quota (and a learned limit) on to `now`: takes the limit learned from a window
@@ -302,7 +312,10 @@ impl ClientState {
             let before = state.learned.limit;
             match self.successes(epoch).filter(|ok| *ok > 0) {
                 Some(limit) => {
-                    state.learned.limit = Some(limit);
+                    state.learned = Learned {
+                        limit: Some(limit),
+                        ..Learned::default()
+                    };
                     state.quota = Quota {
                         limit: Some(limit),
                         span: Some(span),
@@ -314,7 +327,10 @@ impl ClientState {
                 }
                 None => {
                     // Nothing succeeded in that window: there is nothing to pace against.
-                    self.forget(state, "no request succeeded in the window that ended with a 429");
+                    self.forget(
+                        state,
+                        "no request succeeded in the window that ended with a 429",
+                    );
                 }
             }
         }
@@ -328,12 +344,21 @@ impl ClientState {
             if idle {
                 self.forget(state, "no request for a minute");
             } else {
+                let learned = &mut state.learned;
                 if state.quota.left.is_some_and(|left| left <= 0) {
-                    // The window was used in full without a `429`: the share may have grown.
-                    let raised = limit + probe_step(limit);
-                    state.learned.limit = Some(raised);
+                    learned.full_windows += 1;
+                } else {
+                    learned.full_windows = 0;
+                }
+                if learned.full_windows >= PROBE_EVERY {
+                    // Used in full, window after window, without a `429`: the share may have
+                    // grown (another client stopped).
+                    let raised = limit.saturating_add(probe_step(limit, learned.raises));
+                    learned.limit = Some(raised);
+                    learned.full_windows = 0;
+                    learned.raises += 1;
                     state.quota.limit = Some(raised);
-                    tracing::debug!(target: "authed::retry", limit = raised, previous = limit, "learned rate limit used in full without a 429: probing one step up");
+                    tracing::debug!(target: "authed::retry", limit = raised, previous = limit, "learned rate limit used in full without a 429: probing up");
                 }
                 self.next_epoch();
             }
@@ -731,19 +756,29 @@ mod tests {
         let start = Instant::now();
         let eleventh = state.wait_turn(Duration::from_secs(60), None).await;
         assert!(eleventh.is_ok());
-        assert_eq!(start.elapsed(), Duration::from_secs(1), "held until the window ends");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(1),
+            "held until the window ends"
+        );
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_learned_limit_is_probed_up_after_a_window_used_in_full() {
+    async fn a_learned_limit_is_probed_up_after_windows_used_in_full() {
         let state = adaptive();
         window_ending_with_a_429(&state, 64).await;
-        assert_eq!(sendable_now(&state), 64);
-        tokio::time::advance(Duration::from_secs(1)).await;
-        // All 64 were used without a 429: one step (64 / 32) more.
+        for _ in 0..PROBE_EVERY {
+            assert_eq!(sendable_now(&state), 64);
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        // Four windows used in full without a 429: one step (64 / 32) up, then twice that.
         assert_eq!(sendable_now(&state), 66);
+        for _ in 1..PROBE_EVERY {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            assert_eq!(sendable_now(&state), 66);
+        }
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(sendable_now(&state), 68);
+        assert_eq!(sendable_now(&state), 70);
     }
 
     #[tokio::test(start_paused = true)]
