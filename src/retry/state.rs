@@ -800,11 +800,10 @@ mod tests {
             reqwest::header::HeaderName::from_static("ratelimit"),
             reqwest::header::HeaderValue::from_static("limit=100, remaining=50, reset=1"),
         )]);
-        {
-            let _turn = send_now(&state).expect("sent");
-            state.observe(StatusCode::OK, &headers);
-        }
-        // The server's 50 left hold, not the 10 learned.
+        assert_eq!(sendable_now(&state), 10, "the learned limit holds");
+        // An answer (to a request sent before) carries the quota.
+        state.observe(StatusCode::OK, &headers);
+        // The server's 50 left hold, not the learned limit (used up above).
         assert_eq!(sendable_now(&state), 50);
     }
 
