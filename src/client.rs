@@ -161,7 +161,9 @@ impl Client {
     }
 
     /// The rate-limit values the API last reported (`RateLimit`, `X-RateLimit-*` headers), e.g.
-    /// to show the quota left; `None` before any response carried them.
+    /// to show the quota left; `None` before any response carried them. A limit the client
+    /// learned from `429`s of an API without these headers is not reported here (see
+    /// [`ClientBuilder::adaptive_rate_limit`]; it is logged at DEBUG).
     pub fn rate_limit(&self) -> Option<RateLimit> {
         self.inner.retry.rate_limit()
     }
