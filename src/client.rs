@@ -191,7 +191,9 @@ impl Client {
     }
 
     /// The rate-limit values the API last reported (`RateLimit`, `X-RateLimit-*` headers), e.g.
-    /// to show the quota left; `None` before any response carried them.
+    /// to show the quota left; `None` before any response carried them. A limit the client
+    /// learned from `429`s of an API without these headers is not reported here (see
+    /// [`ClientBuilder::adaptive_rate_limit`]; it is logged at DEBUG).
     pub fn rate_limit(&self) -> Option<RateLimit> {
         self.inner.retry.rate_limit()
     }
@@ -492,6 +494,7 @@ pub struct ClientBuilder {
     retry_policy: Policy,
     retry_budget: retry::Budget,
     wait_for_quota_reset: bool,
+    adaptive_rate_limit: bool,
     pool_idle_timeout: Option<Duration>,
     configure_http: Option<HttpHook>,
     name: Option<String>,
@@ -558,6 +561,7 @@ impl ClientBuilder {
             retry_policy: Policy::default(),
             retry_budget: retry::Budget::default(),
             wait_for_quota_reset: true,
+            adaptive_rate_limit: true,
             pool_idle_timeout: Some(Duration::from_secs(90)),
             configure_http: None,
             name: None,
@@ -804,6 +808,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether the client learns a rate limit from the `429`s of an API that sends no quota
+    /// headers, and paces its requests against it (default `true`).
+    ///
+    /// Such an API tells the client that a window is full only by its first `429`; by then
+    /// every request on its way is over the limit too. With this on, the requests of the
+    /// window that ended with a `429` which succeeded become the limit: after the cooldown,
+    /// requests beyond it wait for the next window (the `Retry-After` long), the limit is
+    /// probed upward after each window used in full, learned anew from the next `429`, and
+    /// forgotten after a minute without requests or once the API sends quota headers. A hold
+    /// for it is never longer than [`Policy::max_retry_after`] nor past the deadline: it is
+    /// skipped instead, so it never makes a call fail. Changes are logged at DEBUG
+    /// (target `authed::retry`). See `docs/retries.md`.
+    pub fn adaptive_rate_limit(mut self, adaptive: bool) -> Self {
+        self.adaptive_rate_limit = adaptive;
+        self
+    }
+
     /// How long an idle pooled connection is kept (default 90 s); `None` keeps it until the
     /// server closes it.
     pub fn pool_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
@@ -1005,7 +1026,8 @@ impl ClientBuilder {
                     self.wait_for_quota_reset,
                     self.clock.clone(),
                 )
-                .with_shared_cooldown(shared_cooldown),
+                .with_shared_cooldown(shared_cooldown)
+                .with_adaptive_limit(self.adaptive_rate_limit),
                 redactor,
                 store_error,
                 revocation,

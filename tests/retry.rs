@@ -1138,12 +1138,20 @@ mod sustained_rate_limit {
     }
 
     async fn run(headers: bool, seconds: u64) -> Run {
+        run_with(headers, seconds, true).await
+    }
+
+    async fn run_with(headers: bool, seconds: u64, adaptive: bool) -> Run {
         let api = authed::mock::MockApi::builder()
             .rate_limit(200, SEC(1))
             .rate_limit_headers(headers)
             .start()
             .await;
-        let client = api.client();
+        let client = api
+            .client_builder()
+            .adaptive_rate_limit(adaptive)
+            .build()
+            .unwrap();
         // The token first, so that the load measures the API alone.
         client.get("/v1/widgets/1").send::<Value>().await.unwrap();
         let before = api.stats();
@@ -1214,6 +1222,42 @@ mod sustained_rate_limit {
 
         assert_eq!(run.errors, 0);
         assert!(run.ok > 0);
+    }
+
+    /// Without quota headers the client learns the limit from the first window's `429`s and
+    /// paces against it; without that, every window ends with up to 64 `429`s.
+    #[tokio::test(start_paused = true)]
+    async fn with_only_retry_after_the_learned_limit_keeps_429s_under_5_percent() {
+        let run = run(false, 10).await;
+
+        assert_eq!(run.errors, 0);
+        let share = run.rate_limited as f64 / run.requests as f64;
+        assert!(
+            share <= 0.05,
+            "{} of {} answers were 429",
+            run.rate_limited,
+            run.requests
+        );
+        let goodput = run.ok as f64 / run.elapsed.as_secs_f64();
+        assert!(
+            goodput >= 0.95 * 200.0,
+            "{goodput:.0} requests/s in {:?}",
+            run.elapsed
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_only_retry_after_and_no_learned_limit_each_window_ends_in_429s() {
+        let run = run_with(false, 3, false).await;
+
+        assert_eq!(run.errors, 0);
+        let share = run.rate_limited as f64 / run.requests as f64;
+        assert!(
+            share > 0.05,
+            "{} of {} answers were 429",
+            run.rate_limited,
+            run.requests
+        );
     }
 }
 

@@ -227,7 +227,12 @@ where
         };
         attempts += 1;
         let Failure { error, retryable } = match attempt().await {
-            Ok(value) => return Ok(value),
+            Ok(value) => {
+                if let Some(turn) = &turn {
+                    turn.succeeded();
+                }
+                return Ok(value);
+            }
             Err(failure) => failure,
         };
         drop(turn);

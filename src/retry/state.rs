@@ -2,11 +2,21 @@
 //! server reported (and the requests of ours still in flight against it), the retry budget.
 //!
 //! Every instant here is read from the client's [`Clock`]; tokio only sleeps the differences.
+//!
+//! A server that answers `429` with `Retry-After` but sends no quota headers tells the client
+//! that a window is full only by its first `429`. With the adaptive limit on (the default),
+//! the client then learns one: the requests sent in the window that ended with that `429`
+//! which the server answered with success (counted by the window in which each was sent, so
+//! answers that arrive late or out of order still count). When the cooldown ends it paces
+//! against that limit as if the server had sent `limit=L, remaining=L, reset=Retry-After`,
+//! probes one step up after each window it used in full without a `429`, learns anew from
+//! the next `429`, and forgets the limit after a minute without requests or as soon as the
+//! server sends quota headers (they always win).
 
 use std::{
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicU32, Ordering},
+        atomic::{AtomicU32, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -30,6 +40,14 @@ pub(crate) struct ClientState {
     wait_for_quota_reset: bool,
     /// Holds published to (and read from) the other clients of a fleet, if any.
     shared: Option<Arc<dyn SharedCooldown>>,
+    /// Whether a limit is learned from `429`s when the server sends no quota headers.
+    adaptive: bool,
+    /// The window (for the adaptive limit) that requests sent now are counted in.
+    epoch: AtomicU64,
+    /// Successes by the window their request was sent in: this one and the one before, by
+    /// `epoch % 2`. Counted without the lock; a race at a window's turn can misfile an
+    /// answer of two windows ago, which moves a learned limit by one at most.
+    ok: [AtomicU64; 2],
 }
 
 /// A hold on every request, shared by the clients of a fleet (other processes, other hosts):
@@ -55,6 +73,37 @@ struct State {
     quota: Quota,
     /// Thousandths of a retry the budget holds now, in `[0, reserve_milli]`.
     balance_milli: u64,
+    /// The limit learned from `429`s, when the server sends no quota headers.
+    learned: Learned,
+}
+
+/// The adaptive limit: what the client learned from the `429`s of a server that sends no
+/// quota headers. While `limit` is set, [`Quota`] holds it as if the server had reported it.
+#[derive(Debug, Default)]
+struct Learned {
+    /// The limit per window being paced against.
+    limit: Option<u64>,
+    /// A window that ended with a `429`: its epoch, the `Retry-After` (the window's length)
+    /// and the end of the cooldown, when the limit is taken from its successes.
+    pending: Option<(u64, Duration, Instant)>,
+    /// Windows in a row used in full without a `429`.
+    full_windows: u32,
+    /// Raises since the limit was last learned from a `429`.
+    raises: u32,
+}
+
+/// A learned limit not used for this long (no request sent) is forgotten.
+const FORGET_AFTER: Duration = Duration::from_secs(60);
+
+/// A learned limit is probed up after this many windows in a row used in full without a `429`.
+const PROBE_EVERY: u32 = 4;
+
+/// The step a learned limit is raised by, the `raises`-th time since the last `429` (from 0):
+/// about 3 % of it (at least one request), doubling with each raise, so a share that grew is
+/// found in a few probes while a steady one costs a few `429`s every [`PROBE_EVERY`] + 1
+/// windows.
+fn probe_step(limit: u64, raises: u32) -> u64 {
+    (limit / 32).max(1).saturating_mul(1 << raises.min(5))
 }
 
 /// The current rate-limit window as far as this client can tell.
@@ -96,7 +145,7 @@ struct Quota {
 impl Quota {
     /// Starts a new window if the current one has reset by `now`.
     fn expire(&mut self, now: Instant, in_flight: u32) {
-        if self.reset_at.is_some_and(|at| at <= now) {
+        if self.has_reset(now) {
             self.left = self
                 .limit
                 .map(|l| i64::try_from(l).unwrap_or(i64::MAX) - i64::from(in_flight));
@@ -104,6 +153,11 @@ impl Quota {
             self.reset_at = self.span.map(|span| now + span);
             self.sent = Some(u64::from(in_flight));
         }
+    }
+
+    /// Whether the current window has reset by `now`.
+    fn has_reset(&self, now: Instant) -> bool {
+        self.reset_at.is_some_and(|at| at <= now)
     }
 
     /// Counts one request sent in this window.
@@ -171,16 +225,36 @@ pub(crate) struct Hold {
 
 /// A request of this client in flight; dropping it (answer, error or cancellation) ends it.
 #[derive(Debug)]
-pub(crate) struct InFlight<'a>(&'a AtomicU32);
+pub(crate) struct InFlight<'a> {
+    state: &'a ClientState,
+    /// The window (for the adaptive limit) it was sent in.
+    epoch: u64,
+}
+
+impl InFlight<'_> {
+    /// The server answered this request with success: it counts towards the limit learned
+    /// for the window it was sent in.
+    pub(crate) fn succeeded(&self) {
+        let state = self.state;
+        if !state.adaptive {
+            return;
+        }
+        let now = state.epoch.load(Ordering::Relaxed);
+        if self.epoch == now || self.epoch + 1 == now {
+            state.ok[(self.epoch % 2) as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.state.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 const COOLDOWN: &str = "the server answered 429 with Retry-After";
 const QUOTA: &str = "the rate-limit quota is used up";
+const LEARNED: &str = "the rate limit learned from 429s is used up";
 
 impl ClientState {
     pub(crate) fn new(budget: Budget, wait_for_quota_reset: bool, clock: Arc<dyn Clock>) -> Self {
@@ -192,6 +266,7 @@ impl ClientState {
                 rate_limit: None,
                 quota: Quota::default(),
                 balance_milli: reserve_milli,
+                learned: Learned::default(),
             }),
             in_flight: AtomicU32::new(0),
             clock,
@@ -199,7 +274,105 @@ impl ClientState {
             ratio_milli: (budget.ratio * 1000.0).round() as u64,
             wait_for_quota_reset,
             shared: None,
+            adaptive: true,
+            epoch: AtomicU64::new(0),
+            ok: [AtomicU64::new(0), AtomicU64::new(0)],
         }
+    }
+
+    /// Turns the adaptive limit on or off (see the module docs).
+    pub(crate) fn with_adaptive_limit(mut self, adaptive: bool) -> Self {
+        self.adaptive = adaptive;
+        self
+    }
+
+    /// Starts a new window for the adaptive limit: requests sent from now on are counted in it.
+    fn next_epoch(&self) {
+        let next = self.epoch.load(Ordering::Relaxed) + 1;
+        self.ok[(next % 2) as usize].store(0, Ordering::Relaxed);
+        self.epoch.store(next, Ordering::Relaxed);
+    }
+
+    /// Successes counted for the window `epoch`, if it is still kept.
+    fn successes(&self, epoch: u64) -> Option<u64> {
+        let now = self.epoch.load(Ordering::Relaxed);
+        (epoch == now || epoch + 1 == now)
+            .then(|| self.ok[(epoch % 2) as usize].load(Ordering::Relaxed))
+    }
+
+    /// Moves the quota (and a learned limit) on to `now`: takes the limit learned from a window
+    /// that ended with a `429` once its cooldown is over, probes up at the turn of a paced
+    /// window used in full, and forgets a learned limit not used for [`FORGET_AFTER`].
+    fn advance(&self, state: &mut State, now: Instant) {
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        if let Some((epoch, span, end)) = state.learned.pending
+            && end <= now
+        {
+            state.learned.pending = None;
+            let before = state.learned.limit;
+            match self.successes(epoch).filter(|ok| *ok > 0) {
+                Some(limit) => {
+                    state.learned = Learned {
+                        limit: Some(limit),
+                        ..Learned::default()
+                    };
+                    state.quota = Quota {
+                        limit: Some(limit),
+                        span: Some(span),
+                        reset_at: Some(now),
+                        ..Quota::default()
+                    };
+                    // The window that begins now is started (and counted) just below.
+                    tracing::debug!(target: "authed::retry", limit, previous = before, window_ms = span.as_millis() as u64, "rate limit learned from a 429: pacing against it");
+                }
+                None => {
+                    // Nothing succeeded in that window: there is nothing to pace against.
+                    self.forget(
+                        state,
+                        "no request succeeded in the window that ended with a 429",
+                    );
+                }
+            }
+        }
+        if let Some(limit) = state.learned.limit
+            && state.quota.has_reset(now)
+        {
+            let idle = state
+                .quota
+                .reset_at
+                .is_some_and(|at| now.saturating_duration_since(at) >= FORGET_AFTER);
+            if idle {
+                self.forget(state, "no request for a minute");
+            } else {
+                let learned = &mut state.learned;
+                if state.quota.left.is_some_and(|left| left <= 0) {
+                    learned.full_windows += 1;
+                } else {
+                    learned.full_windows = 0;
+                }
+                if learned.full_windows >= PROBE_EVERY {
+                    // Used in full, window after window, without a `429`: the share may have
+                    // grown (another client stopped).
+                    let raised = limit.saturating_add(probe_step(limit, learned.raises));
+                    learned.limit = Some(raised);
+                    learned.full_windows = 0;
+                    learned.raises += 1;
+                    state.quota.limit = Some(raised);
+                    tracing::debug!(target: "authed::retry", limit = raised, previous = limit, "learned rate limit used in full without a 429: probing up");
+                }
+                self.next_epoch();
+            }
+        }
+        state.quota.expire(now, in_flight);
+    }
+
+    /// Drops a learned limit, and the quota it stood in for.
+    fn forget(&self, state: &mut State, why: &'static str) {
+        if state.learned.limit.is_some() || state.learned.pending.is_some() {
+            tracing::debug!(target: "authed::retry", reason = why, "learned rate limit forgotten");
+            state.quota = Quota::default();
+        }
+        state.learned = Learned::default();
     }
 
     /// Shares cooldowns and quota holds with a fleet (see [`SharedCooldown`]).
@@ -253,9 +426,23 @@ impl ClientState {
         let others = self.in_flight.load(Ordering::Relaxed).saturating_sub(1);
         let mut state = self.lock();
         let mut publish = None;
+        if seen.is_some() {
+            // Quota headers always win over a learned limit.
+            self.forget(&mut state, "the server sends quota headers");
+        }
         if let Some(wait) = cooldown {
             // A `Retry-After` of years holds (and so fails) requests for a day at most.
             let until = now + wait.min(MAX_SANE_WAIT);
+            let starts = state.cooldown_until.is_none_or(|current| current <= now);
+            if self.adaptive && starts && seen.is_none() && state.rate_limit.is_none() {
+                // The window that ended with this `429` is learned from when the cooldown
+                // ends: answers to its requests still on their way are counted meanwhile.
+                state.learned.pending = Some((self.epoch.load(Ordering::Relaxed), wait, until));
+                if state.learned.limit.is_some() {
+                    state.quota = Quota::default();
+                }
+                self.next_epoch();
+            }
             if state.cooldown_until.is_none_or(|current| current < until) {
                 tracing::info!(target: "authed::retry", wait_ms = wait.as_millis() as u64, "429 with Retry-After: holding every request of this client");
                 state.cooldown_until = Some(until);
@@ -293,7 +480,12 @@ impl ClientState {
             return None;
         }
         let now = self.clock.now();
-        let until = self.lock().quota.exhausted_until(now)?;
+        let state = self.lock();
+        // A learned limit is the client's own estimate, not the server's schedule.
+        if state.learned.limit.is_some() {
+            return None;
+        }
+        let until = state.quota.exhausted_until(now)?;
         Some(until - now)
     }
 
@@ -310,34 +502,44 @@ impl ClientState {
         let mut slept_until = None;
         loop {
             let now = self.clock.now();
-            let hold = {
+            let (hold, epoch) = {
                 let mut state = self.lock();
-                state
-                    .quota
-                    .expire(now, self.in_flight.load(Ordering::Relaxed));
+                self.advance(&mut state, now);
                 let cooldown = state
                     .cooldown_until
                     .max(self.fleet_hold(now))
                     .filter(|until| *until > now);
+                let learned = state.learned.limit.is_some();
                 let quota = state
                     .quota
                     .exhausted_until(now)
-                    .filter(|_| self.wait_for_quota_reset);
+                    .filter(|_| self.wait_for_quota_reset || learned);
+                let quota_why = if learned { LEARNED } else { QUOTA };
                 let hold = match (cooldown, quota) {
-                    (Some(c), Some(q)) if q > c => Some((q, QUOTA)),
+                    (Some(c), Some(q)) if q > c => Some((q, quota_why)),
                     (Some(c), _) => Some((c, COOLDOWN)),
-                    (None, Some(q)) => Some((q, QUOTA)),
+                    (None, Some(q)) => Some((q, quota_why)),
                     (None, None) => None,
                 };
-                let hold = hold.filter(|(until, _)| slept_until.is_none_or(|s| s < *until));
+                let mut hold = hold.filter(|(until, _)| slept_until.is_none_or(|s| s < *until));
+                // A learned limit is only an estimate: it never makes a call fail, so a hold
+                // for it that the policy would not wait is not made.
+                if learned
+                    && hold.is_some_and(|(until, why)| {
+                        why == LEARNED
+                            && (until - now > max_wait || deadline.is_some_and(|d| until > d))
+                    })
+                {
+                    hold = None;
+                }
                 if hold.is_none() {
                     state.quota.take();
                 }
-                hold
+                (hold, self.epoch.load(Ordering::Relaxed))
             };
             let Some((until, why)) = hold else {
                 self.in_flight.fetch_add(1, Ordering::Relaxed);
-                return Ok(InFlight(&self.in_flight));
+                return Ok(InFlight { state: self, epoch });
             };
             let wait = until - now;
             if wait > max_wait {
@@ -496,5 +698,137 @@ mod tests {
         // by t0, so it resets by t0 + 1 s, not 1.3 s.
         quota.observe(150, Some(t0 + Duration::from_millis(1300)), 0);
         assert_eq!(quota.reset_at, Some(t0 + Duration::from_secs(1)));
+    }
+
+    // ===== the adaptive limit =====
+
+    use futures_util::FutureExt;
+
+    /// A client state on tokio's clock (tests run on paused time), the adaptive limit on.
+    fn adaptive() -> ClientState {
+        ClientState::new(Budget::default(), true, Arc::new(SystemClock))
+    }
+
+    /// A turn if the request may be sent now; `None` if it would be held.
+    fn send_now(state: &ClientState) -> Option<InFlight<'_>> {
+        state
+            .wait_turn(Duration::from_secs(60), None)
+            .now_or_never()
+            .map(|turn| turn.expect("not refused"))
+    }
+
+    /// How many requests may be sent now, each answered with success at once (at most 1,000).
+    fn sendable_now(state: &ClientState) -> usize {
+        (0..1000)
+            .take_while(|_| send_now(state).inspect(InFlight::succeeded).is_some())
+            .count()
+    }
+
+    fn too_many_requests(state: &ClientState) {
+        let headers = HeaderMap::from_iter([(
+            reqwest::header::RETRY_AFTER,
+            reqwest::header::HeaderValue::from_static("1"),
+        )]);
+        let _turn = send_now(state).expect("sent");
+        state.observe(StatusCode::TOO_MANY_REQUESTS, &headers);
+    }
+
+    /// A window in which `ok` requests are sent and succeed, ended by a `429` that arrives
+    /// before their answers (as it may over many connections): the successes still count.
+    async fn window_ending_with_a_429(state: &ClientState, ok: usize) {
+        let turns: Vec<_> = (0..ok).map(|_| send_now(state).expect("sent")).collect();
+        too_many_requests(state);
+        tokio::time::advance(Duration::from_millis(100)).await;
+        for turn in turns {
+            turn.succeeded();
+        }
+        // The cooldown: 1 s from the 429.
+        assert!(send_now(state).is_none(), "held by the cooldown");
+        tokio::time::advance(Duration::from_millis(900)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_limit_is_learned_from_the_window_that_ended_with_a_429() {
+        let state = adaptive();
+        window_ending_with_a_429(&state, 10).await;
+        // Paced as if the server had sent `limit=10, remaining=10, reset=1`.
+        assert_eq!(sendable_now(&state), 10);
+        let start = Instant::now();
+        let eleventh = state.wait_turn(Duration::from_secs(60), None).await;
+        assert!(eleventh.is_ok());
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(1),
+            "held until the window ends"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_learned_limit_is_probed_up_after_windows_used_in_full() {
+        let state = adaptive();
+        window_ending_with_a_429(&state, 64).await;
+        for _ in 0..PROBE_EVERY {
+            assert_eq!(sendable_now(&state), 64);
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        // Four windows used in full without a 429: one step (64 / 32) up, then twice that.
+        assert_eq!(sendable_now(&state), 66);
+        for _ in 1..PROBE_EVERY {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            assert_eq!(sendable_now(&state), 66);
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(sendable_now(&state), 70);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_while_paced_lowers_the_learned_limit() {
+        let state = adaptive();
+        window_ending_with_a_429(&state, 10).await;
+        assert_eq!(sendable_now(&state), 10);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // Another client took part of the window: 6 succeed, then a 429.
+        window_ending_with_a_429(&state, 6).await;
+        assert_eq!(sendable_now(&state), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn quota_headers_win_over_a_learned_limit() {
+        let state = adaptive();
+        window_ending_with_a_429(&state, 10).await;
+        let headers = HeaderMap::from_iter([(
+            reqwest::header::HeaderName::from_static("ratelimit"),
+            reqwest::header::HeaderValue::from_static("limit=100, remaining=50, reset=1"),
+        )]);
+        assert_eq!(sendable_now(&state), 10, "the learned limit holds");
+        // An answer (to a request sent before) carries the quota.
+        state.observe(StatusCode::OK, &headers);
+        // The server's 50 left hold, not the learned limit (used up above).
+        assert_eq!(sendable_now(&state), 50);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_learned_limit_is_forgotten_after_a_quiet_minute() {
+        let state = adaptive();
+        window_ending_with_a_429(&state, 10).await;
+        assert_eq!(sendable_now(&state), 10);
+        tokio::time::advance(FORGET_AFTER + Duration::from_secs(1)).await;
+        assert_eq!(sendable_now(&state), 1000, "not paced any more");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_learned_limit_never_holds_beyond_what_the_policy_waits() {
+        let state = adaptive();
+        window_ending_with_a_429(&state, 10).await;
+        assert_eq!(sendable_now(&state), 10);
+        // A policy that waits at most 100 ms: the request is sent rather than refused.
+        let turn = state
+            .wait_turn(Duration::from_millis(100), None)
+            .now_or_never();
+        assert!(matches!(turn, Some(Ok(_))));
+        // With the feature off, nothing is learned: the window after the cooldown is not paced.
+        let off = adaptive().with_adaptive_limit(false);
+        window_ending_with_a_429(&off, 10).await;
+        assert_eq!(sendable_now(&off), 1000);
     }
 }
