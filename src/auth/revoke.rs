@@ -79,7 +79,9 @@ impl Revocation {
         {
             first_error.get_or_insert(e);
         }
-        access_tokens.dedup_by(|a, b| a.expose_secret() == b.expose_secret());
+        // The cache's token and the store's shared one are often the same: revoke each once.
+        let mut seen = std::collections::HashSet::new();
+        access_tokens.retain(|t| seen.insert(t.expose_secret().to_owned()));
         for token in &access_tokens {
             match revoke_one(endpoint, token.expose_secret(), "access_token").await {
                 Err(e)

@@ -123,7 +123,11 @@ impl Login {
         let raw: RawDeviceAuthorization = serde_json::from_slice(&body).map_err(|e| {
             let secrets = endpoint.credential_secrets();
             let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-            let snippet = scrub(&truncate(&body, 200), &secrets);
+            // Scrubbed before the cut: a secret cut in two would leave its first part.
+            let snippet = truncate(
+                scrub(&String::from_utf8_lossy(&body), &secrets).as_bytes(),
+                200,
+            );
             Error::decode(
                 format!("the device authorization response is not the JSON expected: {snippet}"),
                 e,
