@@ -1044,12 +1044,17 @@ async fn rate_limit(env: &Env, plan: &Plan, report: &mut Report, quota: bool) {
 /// else; `--profile pages|hand [n]`: a listing of `n` items in pages of 100, through `authed` or
 /// the hand-written loop, to run under a profiler (`valgrind --tool=callgrind`, which follows no child, so the
 /// server process is not profiled).
-fn profile(contender: &str, n: u64) {
+fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
     let (mut server, port) = spawn_server();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    // With `--in-flight K` (`authed` and `raw` only): K at a time on the multi-threaded
+    // runtime the overhead scenario uses, for what only concurrency shows (wake-ups, locks).
+    let runtime = match in_flight {
+        Some(_) => tokio::runtime::Builder::new_multi_thread(),
+        None => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build()
+    .unwrap();
     let env = Env {
         port,
         raw: reqwest::Client::builder()
@@ -1064,10 +1069,30 @@ fn profile(contender: &str, n: u64) {
         let url = format!("{}/item", env.base());
         client.access_token().await.unwrap();
         let items = format!("/items?total={n}");
-        let sample = match contender {
-            "pages" => measure(n, async { assert_eq!(authed_items(&client, &items, 0, None).await, n) }).await,
-            "hand" => measure(n, async { assert_eq!(hand_loop(&env, &items, None).await, n) }).await,
-            "raw" => {
+        let sample = match (contender, in_flight) {
+            ("raw", Some(k)) => {
+                let (raw, bearer, url) = (env.raw.clone(), env.bearer.clone(), Arc::<str>::from(url.as_str()));
+                measure(n, drive(k, n, move || {
+                    let (raw, bearer, url) = (raw.clone(), bearer.clone(), url.clone());
+                    async move {
+                        raw_get(&raw, &url, &bearer).await;
+                    }
+                }))
+                .await
+            }
+            (_, Some(k)) => {
+                let client = client.clone();
+                measure(n, drive(k, n, move || {
+                    let client = client.clone();
+                    async move {
+                        let _item: Item = client.get("/item").send().await.unwrap();
+                    }
+                }))
+                .await
+            }
+            ("pages", None) => measure(n, async { assert_eq!(authed_items(&client, &items, 0, None).await, n) }).await,
+            ("hand", None) => measure(n, async { assert_eq!(hand_loop(&env, &items, None).await, n) }).await,
+            ("raw", None) => {
                 measure(n, async {
                     for _ in 0..n {
                         raw_get(&env.raw, &url, &env.bearer).await;
@@ -1109,20 +1134,31 @@ fn main() {
             .get(at + 2)
             .and_then(|n| n.parse().ok())
             .unwrap_or(20_000);
-        return profile(args.get(at + 1).map_or("authed", String::as_str), n);
+        let in_flight = args
+            .iter()
+            .position(|a| a == "--in-flight")
+            .and_then(|at| args.get(at + 1)?.parse().ok());
+        return profile(args.get(at + 1).map_or("authed", String::as_str), n, in_flight);
     }
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only rate`: the rate-limit scenarios alone (both variants).
+    // `--only rate`: the rate-limit scenarios alone (both variants); `--only overhead`: the
+    // per-request overhead against raw `reqwest` alone.
     let only = args
         .iter()
         .position(|a| a == "--only")
         .and_then(|at| args.get(at + 1))
         .map(String::as_str);
     let all = only.is_none();
+    // `--rounds N --requests M`: rounds of the interleaved scenarios (overhead, pagination)
+    // and requests per overhead round; more rounds give tighter medians.
+    let number = |flag: &str| {
+        let at = args.iter().position(|a| a == flag)?;
+        args.get(at + 1)?.parse().ok()
+    };
     let plan = Plan {
         quick,
-        rounds: if quick { 2 } else { 7 },
-        requests: if quick { 1_000 } else { 10_000 },
+        rounds: number("--rounds").unwrap_or(if quick { 2 } else { 7 }) as usize,
+        requests: number("--requests").unwrap_or(if quick { 1_000 } else { 10_000 }),
     };
     let (mut server, port) = spawn_server();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -1148,9 +1184,11 @@ fn main() {
         table: vec![],
     };
     let started = Instant::now();
+    if all || only == Some("overhead") {
+        runtime.block_on(overhead(&env, &plan, &mut report));
+    }
     if all {
         runtime.block_on(async {
-            overhead(&env, &plan, &mut report).await;
             token_cache(&env, &plan, &mut report).await;
             refresh_storm(&env, &mut report).await;
             early_refresh(&env, &plan, &mut report).await;

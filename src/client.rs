@@ -833,8 +833,11 @@ impl ClientBuilder {
     }
 
     /// Configures the HTTP stack: `configure` receives the `reqwest::ClientBuilder` (with the
-    /// user agent, timeouts and pool settings above already applied) for a proxy, root
+    /// user agent, connect timeout and pool settings above already applied) for a proxy, root
     /// certificates, a client identity (mTLS), HTTP/2 options, a local address...
+    ///
+    /// The request timeout is [`timeout`](Self::timeout)'s, which covers the wait for a token:
+    /// unless that is `None`, it replaces a `timeout` set on `reqwest`'s builder here.
     ///
     /// **`authed`'s redirect rules are applied on top** and cannot be turned off here: redirects
     /// are followed by the client itself, the token and default headers never leave the API
@@ -888,6 +891,11 @@ impl ClientBuilder {
         }
         if let Some(configure) = self.configure_http {
             http = configure(http);
+        }
+        // The attempt's budget bounds a send that nothing was waited for before (`transport`'s
+        // `Budget`); token requests carry their own timeout.
+        if let Some(timeout) = self.timeout {
+            http = http.timeout(timeout);
         }
         // Redirects are followed by the send path, which applies the origin rules.
         let http = http

@@ -50,7 +50,9 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     /// Sent with every request to the API origin, never elsewhere.
     pub(crate) default_headers: HeaderMap,
-    /// Time budget of one attempt, token wait included (a request's own timeout wins).
+    /// Time budget of one attempt, token wait included (a request's own timeout wins). Also
+    /// set as `http`'s own timeout, which bounds a send that nothing was waited for before
+    /// (see [`Budget`]).
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry_policy: Policy,
     /// Cooldown, last rate-limit values and retry budget, shared by every request.
@@ -190,13 +192,10 @@ async fn send_authenticated(
     classify: impl Fn(Error) -> Failure,
 ) -> Result<reqwest::Response, Failure> {
     let method = &request.method;
-    let deadline = request
-        .timeout
-        .or(shared.timeout)
-        .map(|budget| Instant::now() + budget);
+    let mut budget = Budget::new(shared, request);
     let authenticate = on_api && !request.headers.contains_key(header::AUTHORIZATION);
     if !authenticate {
-        let response = send(shared, request, on_api, None, deadline)
+        let response = send(shared, request, on_api, None, budget)
             .await
             .map_err(&classify)?;
         return check_status(shared, method, response, None)
@@ -205,12 +204,14 @@ async fn send_authenticated(
     }
     let mut replays = 0;
     loop {
-        let token = token_within(shared, deadline)
+        let token = token_within(shared, &mut budget)
             .await
             .map_err(Failure::fatal)?;
-        let response = send(shared, request, on_api, Some(&token), deadline)
+        let response = send(shared, request, on_api, Some(&token), budget)
             .await
             .map_err(&classify)?;
+        // A replay sends within what is left.
+        budget.spent = true;
         let rejected = response.status() == StatusCode::UNAUTHORIZED
             && shared.is_api_origin(response.url())
             && request.is_replayable();
@@ -231,12 +232,57 @@ async fn send_authenticated(
     }
 }
 
+/// The time budget of one attempt: the token wait, `401` replays and redirect hops included.
+///
+/// `reqwest` stores a per-request timeout in the request's extensions (a map and a box, 4 of
+/// the 5 allocations `authed` adds to a request: docs/benchmarks.md), so a send that nothing
+/// was waited for before is bounded by `Shared::http`'s own timeout, the client's `timeout`,
+/// which starts with the send, microseconds after the attempt began; only a send after a
+/// token wait, a replay or a redirect, or with the request's own timeout, carries what is
+/// left of the budget.
+#[derive(Clone, Copy)]
+struct Budget {
+    deadline: Option<Instant>,
+    /// Whether the HTTP client's timeout no longer ends the next send at `deadline`.
+    spent: bool,
+}
+
+impl Budget {
+    fn new(shared: &Shared, request: &Request) -> Self {
+        let budget = request.timeout.or(shared.timeout);
+        Self {
+            deadline: budget.map(|budget| Instant::now() + budget),
+            spent: request.timeout.is_some() || budget.is_some_and(|b| b.is_zero()),
+        }
+    }
+
+    /// The timeout to give the next send, if it needs its own; a `Timeout` error if the
+    /// budget is used up.
+    fn left(&self, what: What<'_>) -> Result<Option<Duration>> {
+        match self.deadline {
+            Some(deadline) if self.spent => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Error::new(ErrorKind::Timeout, format!("{what} timed out")));
+                }
+                Ok(Some(left))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
 /// A valid token, waited for no longer than the attempt's deadline.
-async fn token_within(shared: &Shared, deadline: Option<Instant>) -> Result<Arc<AccessToken>> {
-    let Some(deadline) = deadline else {
-        return shared.tokens.current().await;
+async fn token_within(shared: &Shared, budget: &mut Budget) -> Result<Arc<AccessToken>> {
+    let waiting = match shared.tokens.now_or_wait() {
+        Ok(ready) => return ready,
+        Err(waiting) => waiting,
     };
-    tokio::time::timeout_at(deadline, shared.tokens.current())
+    budget.spent = true;
+    let Some(deadline) = budget.deadline else {
+        return waiting.await;
+    };
+    tokio::time::timeout_at(deadline, waiting)
         .await
         .unwrap_or_else(|_| {
             Err(Error::new(
@@ -256,7 +302,7 @@ async fn send(
     request: &Request,
     request_on_api: bool,
     token: Option<&AccessToken>,
-    deadline: Option<Instant>,
+    mut budget: Budget,
 ) -> Result<reqwest::Response> {
     // The request's own URL until a redirect: `reqwest` takes an owned copy, one per hop.
     let mut redirected: Option<Url> = None;
@@ -303,16 +349,11 @@ async fn send(
                 None => {}
             }
         }
-        if let Some(deadline) = deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("{} {} timed out", request.method, request.url.path()),
-                ));
-            }
+        if let Some(left) = budget.left(What(&request.method, &request.url))? {
             builder = builder.timeout(left);
         }
+        // The next hop sends within what is left.
+        budget.spent = true;
         let response = builder.send().await.map_err(|e| {
             Error::transport(
                 format!("{} {} failed", request.method, request.url.path()),

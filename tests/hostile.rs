@@ -291,6 +291,90 @@ async fn the_request_timeout_covers_the_token_request() {
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
 }
 
+/// A JSON answer after `after`.
+fn late(status: u16, headers: &[(&str, &str)], after: Duration) -> Behavior {
+    let mut headers = headers.to_vec();
+    headers.push(("content-type", "application/json"));
+    let response = Behavior::http(status, &headers, b"[]");
+    Behavior::Late { response, after }
+}
+
+/// The client's timeout (not only a request's own) bounds a send that waited for nothing
+/// (`reqwest`'s own timeout, set on the HTTP client, ends it).
+#[tokio::test]
+async fn the_clients_timeout_ends_a_request_the_server_never_answers() {
+    let server = hostile_api(Behavior::NeverAnswer).await;
+    let client = server
+        .client_builder()
+        .retry_policy(Policy::never())
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    // The token is at hand: the request waits for nothing before it is sent.
+    client.access_token().await.unwrap();
+
+    let err = get_error(client.get("/v1/things")).await;
+
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+}
+
+/// The client's timeout covers the token wait: an answer that alone would arrive within it
+/// is cut when the token took part of it.
+#[tokio::test]
+async fn the_clients_timeout_covers_the_token_wait_before_the_send() {
+    let token = common::token_body(ACCESS_TOKEN, 3600).to_string();
+    let token = Behavior::http(200, &[("content-type", "application/json")], token.as_bytes());
+    let server = HostileServer::start(move |r| match r.path() {
+        TOKEN_PATH => Behavior::Late {
+            response: token.clone(),
+            after: Duration::from_millis(400),
+        },
+        _ => late(200, &[], Duration::from_millis(700)),
+    })
+    .await;
+    let client = server
+        .client_builder()
+        .retry_policy(Policy::never())
+        .timeout(Duration::from_millis(1000))
+        .build()
+        .unwrap();
+
+    let err = get_error(client.get("/v1/things")).await;
+
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert!(
+        !err.to_string().contains("waiting for an access token"),
+        "the token arrived in time; the API's answer is what was cut: {err}"
+    );
+    assert_eq!(server.requests().len(), 2, "one token request, one API request");
+}
+
+/// The client's timeout covers a redirect's hops together, not each hop anew.
+#[tokio::test]
+async fn the_clients_timeout_covers_every_hop_of_a_redirect() {
+    let server = HostileServer::start(|r| match r.path() {
+        TOKEN_PATH => Behavior::token(ACCESS_TOKEN),
+        "/v1/moved" => late(200, &[], Duration::from_millis(700)),
+        _ => late(307, &[("location", "/v1/moved")], Duration::from_millis(400)),
+    })
+    .await;
+    let client = server
+        .client_builder()
+        .retry_policy(Policy::never())
+        .timeout(Duration::from_millis(1000))
+        .build()
+        .unwrap();
+
+    // The token is at hand: the request waits for nothing before its first hop.
+    client.access_token().await.unwrap();
+
+    let err = get_error(client.get("/v1/things")).await;
+
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    let paths: Vec<String> = server.requests().iter().map(|r| r.path().to_owned()).collect();
+    assert!(paths.iter().any(|p| p == "/v1/moved"), "the redirect was followed: {paths:?}");
+}
+
 /// A request id echoing the bearer token is scrubbed (issue 10, item 6).
 #[tokio::test]
 async fn a_request_id_echoing_the_bearer_token_is_not_shown() {

@@ -136,7 +136,17 @@ impl TokenCache {
 
     /// A token valid now: the cached one, or the result of the (single) refresh in flight.
     pub(crate) async fn current(&self) -> Result<Arc<AccessToken>> {
-        let waiting = {
+        match self.now_or_wait() {
+            Ok(ready) => ready,
+            Err(waiting) => waiting.await,
+        }
+    }
+
+    /// The cached token (or why there is none) if it can be had without waiting, else the
+    /// (single) refresh to wait for: lets a caller tell whether it waited (the send path
+    /// bounds only a wait by the request's deadline).
+    pub(crate) fn now_or_wait(&self) -> Result<Result<Arc<AccessToken>>, RefreshFuture> {
+        Err({
             let mut state = self.shared.lock_state();
             let now = self.shared.clock.now();
             if let Some(token) = &state.token
@@ -150,10 +160,10 @@ impl TokenCache {
                         drop(self.shared.start_refresh(&mut state, "early"));
                     }
                 }
-                return Ok(token);
+                return Ok(Ok(token));
             }
             if let Some(err) = &state.terminal {
-                return Err(err.clone());
+                return Ok(Err(err.clone()));
             }
             match &state.in_flight {
                 Some((_, fut)) => fut.clone(),
@@ -161,7 +171,7 @@ impl TokenCache {
                     if let Some((until, err, _)) = &state.broken
                         && now < *until
                     {
-                        return Err(err.clone());
+                        return Ok(Err(err.clone()));
                     }
                     let reason = if state.token.is_some() {
                         "expired"
@@ -171,8 +181,7 @@ impl TokenCache {
                     self.shared.start_refresh(&mut state, reason)
                 }
             }
-        };
-        waiting.await
+        })
     }
 
     /// Forgets `token` after the API rejected it, unless a newer token already replaced it

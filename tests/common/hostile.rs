@@ -112,6 +112,14 @@ pub enum Behavior {
         /// The pause between two bytes.
         every: Duration,
     },
+    /// Nothing for `after` (tokio time), then `response` (a whole response) at once: a slow
+    /// server.
+    Late {
+        /// The bytes, a whole response.
+        response: Vec<u8>,
+        /// How long the server keeps the client waiting.
+        after: Duration,
+    },
     /// This status with `Content-Length: 1000`, `sent` bytes of body, then a TCP reset
     /// (`SO_LINGER` 0).
     ResetMidBody {
@@ -149,8 +157,8 @@ impl Behavior {
         Self::json(200, &super::token_body(access_token, 3600))
     }
 
-    /// `response` as a well-formed HTTP/1.1 response, for [`Behavior::Drip`] and
-    /// [`Behavior::Raw`].
+    /// `response` as a well-formed HTTP/1.1 response, for [`Behavior::Drip`],
+    /// [`Behavior::Late`] and [`Behavior::Raw`].
     pub fn http(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
         let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
         for (name, value) in headers {
@@ -296,6 +304,10 @@ async fn serve(
                 stream.flush().await?;
                 tokio::time::sleep(every).await;
             }
+        }
+        Behavior::Late { response, after } => {
+            tokio::time::sleep(after).await;
+            stream.write_all(&response).await?;
         }
         Behavior::ResetMidBody { status, sent } => {
             let head = format!(
