@@ -90,6 +90,12 @@ static ALLOCATOR: Counting = Counting;
 
 /// CPU time (user + system) of this process so far.
 fn cpu_time() -> Duration {
+    let (user, system) = user_and_system_time();
+    user + system
+}
+
+/// This process's CPU time in user space and in the kernel (`getrusage`).
+fn user_and_system_time() -> (Duration, Duration) {
     // SAFETY: getrusage writes into the zeroed struct we own.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
@@ -97,7 +103,7 @@ fn cpu_time() -> Duration {
         usage
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    (tv(usage.ru_utime), tv(usage.ru_stime))
 }
 
 /// Peak resident set size of this process image, in KiB: `VmHWM` from `/proc/self/status`.
@@ -1069,6 +1075,7 @@ fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
         let url = format!("{}/item", env.base());
         client.access_token().await.unwrap();
         let items = format!("/items?total={n}");
+        let (user, system) = user_and_system_time();
         let sample = match (contender, in_flight) {
             ("raw", Some(k)) => {
                 let (raw, bearer, url) = (env.raw.clone(), env.bearer.clone(), Arc::<str>::from(url.as_str()));
@@ -1109,10 +1116,15 @@ fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
                 .await
             }
         };
+        let (user_after, system_after) = user_and_system_time();
+        let per = |d: Duration| d.as_nanos() as f64 / n as f64 / 1000.0;
         println!(
-            "{contender}: {n} requests (items for `pages` and `hand`), {:.1} µs CPU and {:.1} allocations per request (item)",
+            "{contender}: {n} requests (items for `pages` and `hand`), {:.1} µs CPU ({:.1} user, {:.1} kernel) and {:.1} allocations per request (item), {:.0} per second",
             sample.cpu_ns() / 1000.0,
-            sample.allocs()
+            per(user_after - user),
+            per(system_after - system),
+            sample.allocs(),
+            sample.per_sec(),
         );
     });
     let _ = server.kill();
@@ -1138,7 +1150,11 @@ fn main() {
             .iter()
             .position(|a| a == "--in-flight")
             .and_then(|at| args.get(at + 1)?.parse().ok());
-        return profile(args.get(at + 1).map_or("authed", String::as_str), n, in_flight);
+        return profile(
+            args.get(at + 1).map_or("authed", String::as_str),
+            n,
+            in_flight,
+        );
     }
     let quick = args.iter().any(|a| a == "--quick");
     // `--only rate`: the rate-limit scenarios alone (both variants); `--only overhead`: the

@@ -379,11 +379,9 @@ impl RequestBuilder {
             body: self.body,
             timeout: self.timeout,
         };
-        // Boxed: the send path's state (retry loop, redirects, error reading) stays off the
-        // caller's future, which every request in flight holds.
-        Either::Right(Box::pin(async move {
-            transport::execute(&client.inner, request, policy.as_ref()).await
-        }))
+        // Boxed: the send path's state (retry loop, redirects) stays off the caller's future,
+        // which every request in flight holds.
+        Either::Right(Box::pin(transport::execute(client.inner, request, policy)))
     }
 }
 

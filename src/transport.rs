@@ -99,11 +99,14 @@ impl Request {
 
 /// Sends `request`: authenticated, replayed after a 401, retried as `policy` (else the
 /// client's) allows, and turned into an [`Error`] unless the status is a success.
-pub(crate) async fn execute(
-    shared: &Shared,
+///
+/// One `async` block owns what the request needs and lends it to the send path: an `async fn`
+/// taking them, awaited from another block, would hold each twice (docs/benchmarks.md).
+pub(crate) fn execute(
+    shared: Arc<Shared>,
     request: Request,
-    policy: Option<&Policy>,
-) -> Result<reqwest::Response> {
+    policy: Option<Policy>,
+) -> impl Future<Output = Result<reqwest::Response>> + Send + 'static {
     let span = tracing::info_span!(
         target: "authed::request",
         "request",
@@ -114,10 +117,11 @@ pub(crate) async fn execute(
         status = tracing::field::Empty,
     );
     async move {
+        let (shared, request) = (&*shared, &request);
         let started = StdInstant::now();
         // Formatted only if a retry, a hold or a failure names the request.
         let what = What(&request.method, &request.url);
-        let policy = policy.unwrap_or(&shared.retry_policy);
+        let policy = policy.as_ref().unwrap_or(&shared.retry_policy);
         let idempotent = retry::is_idempotent(&request.method, &request.headers);
         // A streaming body cannot be replayed: the first attempt is the only one.
         let replayable = request.is_replayable();
@@ -125,7 +129,6 @@ pub(crate) async fn execute(
         // Checked once per request: the URL is the same for every attempt.
         let on_api = shared.is_api_origin(&request.url);
         let state = on_api.then_some(&shared.retry);
-        let request = &request;
         #[cfg(feature = "metrics")]
         crate::metrics::request(&shared.name);
         #[cfg(feature = "metrics")]
@@ -163,7 +166,6 @@ pub(crate) async fn execute(
         result
     }
     .instrument(span)
-    .await
 }
 
 /// `METHOD /path` of a request for logs and errors (never the query, which may hold a secret);
@@ -435,6 +437,18 @@ pub(crate) async fn check_status(
     if status.is_success() {
         return Ok(response);
     }
+    // Boxed: reading an error stays out of the state of every request in flight.
+    Err(Box::pin(error_from(shared, method, response, token)).await)
+}
+
+/// The [`Error`] for an answer that is not a success (see [`check_status`]).
+async fn error_from(
+    shared: &Shared,
+    method: &Method,
+    response: reqwest::Response,
+    token: Option<&AccessToken>,
+) -> Error {
+    let status = response.status();
     let now_utc = shared.clock.now_utc();
     let headers = response.headers().clone();
     let what = format!("{method} {}", response.url().path());
@@ -457,10 +471,10 @@ pub(crate) async fn check_status(
                 request_id(&headers, secrets),
             )
         });
-    Err(Error::new(kind, message)
+    Error::new(kind, message)
         .with_status(status)
         .with_request_id(id)
         .with_retry_after(retry::retry_after(&headers, now_utc))
         .with_api_error(api)
-        .with_headers(headers))
+        .with_headers(headers)
 }

@@ -323,7 +323,11 @@ async fn the_clients_timeout_ends_a_request_the_server_never_answers() {
 #[tokio::test]
 async fn the_clients_timeout_covers_the_token_wait_before_the_send() {
     let token = common::token_body(ACCESS_TOKEN, 3600).to_string();
-    let token = Behavior::http(200, &[("content-type", "application/json")], token.as_bytes());
+    let token = Behavior::http(
+        200,
+        &[("content-type", "application/json")],
+        token.as_bytes(),
+    );
     let server = HostileServer::start(move |r| match r.path() {
         TOKEN_PATH => Behavior::Late {
             response: token.clone(),
@@ -346,7 +350,11 @@ async fn the_clients_timeout_covers_the_token_wait_before_the_send() {
         !err.to_string().contains("waiting for an access token"),
         "the token arrived in time; the API's answer is what was cut: {err}"
     );
-    assert_eq!(server.requests().len(), 2, "one token request, one API request");
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "one token request, one API request"
+    );
 }
 
 /// The client's timeout covers a redirect's hops together, not each hop anew.
@@ -355,7 +363,11 @@ async fn the_clients_timeout_covers_every_hop_of_a_redirect() {
     let server = HostileServer::start(|r| match r.path() {
         TOKEN_PATH => Behavior::token(ACCESS_TOKEN),
         "/v1/moved" => late(200, &[], Duration::from_millis(700)),
-        _ => late(307, &[("location", "/v1/moved")], Duration::from_millis(400)),
+        _ => late(
+            307,
+            &[("location", "/v1/moved")],
+            Duration::from_millis(400),
+        ),
     })
     .await;
     let client = server
@@ -371,8 +383,15 @@ async fn the_clients_timeout_covers_every_hop_of_a_redirect() {
     let err = get_error(client.get("/v1/things")).await;
 
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
-    let paths: Vec<String> = server.requests().iter().map(|r| r.path().to_owned()).collect();
-    assert!(paths.iter().any(|p| p == "/v1/moved"), "the redirect was followed: {paths:?}");
+    let paths: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.path().to_owned())
+        .collect();
+    assert!(
+        paths.iter().any(|p| p == "/v1/moved"),
+        "the redirect was followed: {paths:?}"
+    );
 }
 
 /// A request id echoing the bearer token is scrubbed (issue 10, item 6).

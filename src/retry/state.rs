@@ -557,7 +557,8 @@ impl ClientState {
                 });
             }
             tracing::debug!(target: "authed::retry", wait_ms = wait.as_millis() as u64, reason = why, "holding the request");
-            tokio::time::sleep(wait).await;
+            // Boxed: the timer stays out of the state of every request that is not held.
+            Box::pin(tokio::time::sleep(wait)).await;
             slept_until = Some(until);
         }
     }
