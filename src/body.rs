@@ -29,23 +29,43 @@ pub(crate) async fn read_bounded(
     Ok(Ok(body.freeze()))
 }
 
-/// Reads the whole body, borrowing the response so that its URL stays at hand for an error
-/// message. A body that comes in one chunk is kept as it came, without a copy.
-pub(crate) async fn read_all(response: &mut reqwest::Response) -> Result<Bytes, reqwest::Error> {
+/// Reads the whole body like [`read_bounded`], borrowing the response so that its URL stays
+/// at hand for an error message. A body that comes in one chunk is kept as it came, without a
+/// copy.
+pub(crate) async fn read_all(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<std::result::Result<Bytes, TooLarge>, reqwest::Error> {
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Ok(Err(TooLarge));
+    }
     let Some(first) = response.chunk().await? else {
-        return Ok(Bytes::new());
+        return Ok(Ok(Bytes::new()));
     };
     let Some(second) = response.chunk().await? else {
-        return Ok(first);
+        return Ok(if first.len() > limit {
+            Err(TooLarge)
+        } else {
+            Ok(first)
+        });
     };
-    let expected = response.content_length().map_or(0, |n| n as usize);
-    let mut body = BytesMut::with_capacity(expected.max(first.len() + second.len()));
+    let mut held = first.len().saturating_add(second.len());
+    if held > limit {
+        return Ok(Err(TooLarge));
+    }
+    let expected = announced.map_or(0, |n| n as usize);
+    let mut body = BytesMut::with_capacity(expected.max(held));
     body.extend_from_slice(&first);
     body.extend_from_slice(&second);
     while let Some(chunk) = response.chunk().await? {
+        held = held.saturating_add(chunk.len());
+        if held > limit {
+            return Ok(Err(TooLarge));
+        }
         body.extend_from_slice(&chunk);
     }
-    Ok(body.freeze())
+    Ok(Ok(body.freeze()))
 }
 
 /// Reads at most `limit` bytes of the body, for error reports; a body that fails half-way

@@ -15,7 +15,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use url::Url;
 
 use crate::{
-    ClientSecret, Error, RefreshToken, Result,
+    ClientSecret, Error, ErrorKind, RefreshToken, Result,
     auth::{
         AccessToken, ClientAuth, DEFAULT_TOKEN_LIFETIME, GrantType, TokenEndpoint, TokenSource,
         cache::TokenCache,
@@ -30,6 +30,9 @@ use crate::{
     retry::{self, Policy, RateLimit},
     transport::{self, Shared},
 };
+
+/// The default of [`RequestBuilder::max_body_bytes`]: 16 MiB, the bound of a page body too.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// An API client that authenticates every request with a fresh bearer token.
 ///
@@ -123,6 +126,7 @@ impl Client {
             body: None,
             timeout: None,
             retry_policy: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             error: None,
         }
     }
@@ -215,6 +219,7 @@ pub struct RequestBuilder {
     body: Option<transport::Body>,
     timeout: Option<Duration>,
     retry_policy: Option<Policy>,
+    max_body_bytes: usize,
     error: Option<Error>,
 }
 
@@ -301,6 +306,17 @@ impl RequestBuilder {
         self
     }
 
+    /// The largest response body [`send`](Self::send) reads (default
+    /// [`DEFAULT_MAX_BODY_BYTES`], 16 MiB): a larger one fails with
+    /// [`ErrorKind::Decode`](crate::ErrorKind::Decode) as soon as it is known to be larger
+    /// (from its `Content-Length`, or from the bytes received), so that memory stays bounded
+    /// whatever a server sends. [`send_raw`](Self::send_raw) reads no body: bound your own
+    /// reads there.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
     /// Fails the request with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) if one
     /// attempt takes longer than `timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -341,22 +357,30 @@ impl RequestBuilder {
     ///
     /// The future owns what it needs (`Send + 'static`): it can be spawned.
     pub fn send<T: DeserializeOwned>(self) -> impl Future<Output = Result<T>> + Send + 'static {
-        let method = self.method.clone();
+        let (method, limit) = (self.method.clone(), self.max_body_bytes);
         // `and_then` rather than an `async` block that awaits `send_raw()`: awaiting a future
         // the block holds would keep two copies of it in the block's state.
-        self.send_raw().and_then(|mut response| async move {
+        self.send_raw().and_then(move |mut response| async move {
             // Read by chunks rather than `bytes()`, which consumes the response: its path is
             // only needed for an error message, and is not copied for the usual success.
-            let bytes = crate::body::read_all(&mut response).await.map_err(|e| {
-                Error::transport(
-                    format!(
-                        "{method} {}: could not read the response body",
-                        response.url().path()
-                    ),
-                    e,
-                )
-            })?;
-            decode(&bytes, &method, response.url().path())
+            let read = crate::body::read_all(&mut response, limit).await;
+            let path = response.url().path();
+            let bytes = match read {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(crate::body::TooLarge)) => {
+                    return Err(Error::new(
+                        ErrorKind::Decode,
+                        format!("{method} {path}: the response body is larger than {limit} bytes (`RequestBuilder::max_body_bytes`)"),
+                    ));
+                }
+                Err(e) => {
+                    return Err(Error::transport(
+                        format!("{method} {path}: could not read the response body"),
+                        e,
+                    ));
+                }
+            };
+            decode(&bytes, &method, path)
         })
     }
 
@@ -421,6 +445,7 @@ impl RequestBuilder {
             body,
             timeout: self.timeout,
             retry_policy: self.retry_policy.clone(),
+            max_body_bytes: self.max_body_bytes,
             error: self.error.clone(),
         })
     }

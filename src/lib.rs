@@ -182,7 +182,7 @@ pub use auth::{
     SystemClock, TokenSource,
     store::{FileStore, FnStore, MemoryStore, RefreshTokenStore},
 };
-pub use client::{Client, ClientBuilder, RequestBuilder};
+pub use client::{Client, ClientBuilder, DEFAULT_MAX_BODY_BYTES, RequestBuilder};
 pub use config::Config;
 pub use error::{ApiError, AuthErrorKind, Error, ErrorKind, Result, RetrySummary, StopReason};
 pub use pagination::{Page, Pagination, Paginator};

@@ -291,6 +291,67 @@ async fn the_request_timeout_covers_the_token_request() {
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
 }
 
+/// A `200` whose body never ends fails once it passes the bound, not when memory runs out.
+#[tokio::test]
+async fn a_success_body_that_never_ends_is_read_only_up_to_a_bound() {
+    let server = hostile_api(Behavior::EndlessChunked { status: 200 }).await;
+    let client = client(&server);
+
+    let err = get_error(client.get("/v1/things").max_body_bytes(64 * 1024)).await;
+
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
+    assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
+}
+
+/// A `200` announcing a terabyte fails before anything is read (default bound, 16 MiB).
+#[tokio::test]
+async fn a_success_body_announcing_a_terabyte_fails_before_it_is_read() {
+    let server = hostile_api(Behavior::HugeContentLength {
+        status: 200,
+        length: 1 << 40,
+    })
+    .await;
+    let client = client(&server);
+
+    let err = get_error(client.get("/v1/things")).await;
+
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
+    assert!(
+        err.to_string().contains(&format!(
+            "larger than {} bytes",
+            authed::DEFAULT_MAX_BODY_BYTES
+        )),
+        "{err}"
+    );
+}
+
+/// The bound is the caller's: a body of exactly the bound is decoded, one byte more fails.
+#[tokio::test]
+async fn the_body_bound_is_the_callers() {
+    let body = format!("[{}1]", "1,".repeat(200));
+    let response = Behavior::http(
+        200,
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
+    let server = hostile_api(Behavior::Drip {
+        response,
+        every: Duration::from_micros(10),
+    })
+    .await;
+    let client = client(&server);
+
+    let err = get_error(client.get("/v1/things").max_body_bytes(body.len() - 1)).await;
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
+    let items: Vec<u32> = client
+        .get("/v1/things")
+        .max_body_bytes(body.len())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 201);
+}
+
 /// A JSON answer after `after`.
 fn late(status: u16, headers: &[(&str, &str)], after: Duration) -> Behavior {
     let mut headers = headers.to_vec();
