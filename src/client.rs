@@ -948,7 +948,8 @@ impl ClientBuilder {
             .as_deref()
             .map(|url| parse_url(url, "revocation URL"))
             .transpose()?;
-        let revocation_endpoint = |url: Url| {
+        // The token and revocation endpoints: same client authentication, HTTP client, retries.
+        let endpoint_at = |url: Url| {
             TokenEndpoint::new(
                 url,
                 http.clone(),
@@ -963,7 +964,7 @@ impl ClientBuilder {
             )
         };
         let mut revocation = Revocation {
-            endpoint: explicit_revocation_url.clone().map(revocation_endpoint),
+            endpoint: explicit_revocation_url.clone().map(endpoint_at),
             grant: None,
         };
         let source: Arc<dyn TokenSource> = match self.token_source {
@@ -975,25 +976,14 @@ impl ClientBuilder {
                 {
                     return Err(Error::config("the client secret is empty"));
                 }
-                let endpoint = TokenEndpoint::new(
-                    token_url,
-                    http.clone(),
-                    self.clock.clone(),
-                    self.retry_policy.clone(),
-                    token_timeout,
-                )
-                .with_client(
-                    self.client_id.clone(),
-                    self.client_secret.clone(),
-                    self.client_auth,
-                );
+                let endpoint = endpoint_at(token_url);
                 endpoint
                     .credential_secrets()
                     .iter()
                     .for_each(|s| redactor.add(s));
                 if revocation.endpoint.is_none() {
                     revocation.endpoint =
-                        crate::auth::revoke::derive_url(endpoint.url()).map(revocation_endpoint);
+                        crate::auth::revoke::derive_url(endpoint.url()).map(endpoint_at);
                 }
                 match self.grant {
                     GrantType::ClientCredentials => {
