@@ -236,8 +236,8 @@ async fn send_authenticated(
 
 /// The time budget of one attempt: the token wait, `401` replays and redirect hops included.
 ///
-/// `reqwest` stores a per-request timeout in the request's extensions (a map and a box, 4 of
-/// the 5 allocations `authed` adds to a request: docs/benchmarks.md), so a send that nothing
+/// `reqwest` stores a per-request timeout in the request's extensions (a map and a box, 3 of
+/// the 5 allocations `authed` added to a request: docs/benchmarks.md), so a send that nothing
 /// was waited for before is bounded by `Shared::http`'s own timeout, the client's `timeout`,
 /// which starts with the send, microseconds after the attempt began; only a send after a
 /// token wait, a replay or a redirect, or with the request's own timeout, carries what is
