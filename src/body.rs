@@ -6,33 +6,11 @@ use bytes::{Bytes, BytesMut};
 #[derive(Debug)]
 pub(crate) struct TooLarge;
 
-/// Reads the whole body, or fails with [`TooLarge`] as soon as it exceeds `limit` bytes
-/// (a `Content-Length` above it fails before anything is read). Transport errors pass through.
+/// Reads the whole body, or fails with [`TooLarge`] as soon as it is known to exceed `limit`
+/// bytes: from its `Content-Length` before anything is read, or from the bytes received.
+/// Transport errors pass through. The response is borrowed, so that its URL stays at hand for
+/// an error message; a body that comes in one chunk is kept as it came, without a copy.
 pub(crate) async fn read_bounded(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<std::result::Result<Bytes, TooLarge>, reqwest::Error> {
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Ok(Err(TooLarge));
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > limit {
-            return Ok(Err(TooLarge));
-        }
-        if body.is_empty() && response.content_length() == Some(chunk.len() as u64) {
-            // The usual case, one chunk: no copy.
-            return Ok(Ok(chunk));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Ok(body.freeze()))
-}
-
-/// Reads the whole body like [`read_bounded`], borrowing the response so that its URL stays
-/// at hand for an error message. A body that comes in one chunk is kept as it came, without a
-/// copy.
-pub(crate) async fn read_all(
     response: &mut reqwest::Response,
     limit: usize,
 ) -> Result<std::result::Result<Bytes, TooLarge>, reqwest::Error> {

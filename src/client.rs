@@ -363,7 +363,7 @@ impl RequestBuilder {
         self.send_raw().and_then(move |mut response| async move {
             // Read by chunks rather than `bytes()`, which consumes the response: its path is
             // only needed for an error message, and is not copied for the usual success.
-            let read = crate::body::read_all(&mut response, limit).await;
+            let read = crate::body::read_bounded(&mut response, limit).await;
             let path = response.url().path();
             let bytes = match read {
                 Ok(Ok(bytes)) => bytes,

@@ -362,7 +362,11 @@ impl Answer {
 }
 
 /// Reads an answer within the bound; a failed status is an RFC 6749 §5.2 error.
-async fn read(response: reqwest::Response, secrets: &[&str], now: SystemTime) -> Result<Answer> {
+async fn read(
+    mut response: reqwest::Response,
+    secrets: &[&str],
+    now: SystemTime,
+) -> Result<Answer> {
     let status = response.status();
     let headers = response.headers().clone();
     let mut answer = Answer {
@@ -375,7 +379,7 @@ async fn read(response: reqwest::Response, secrets: &[&str], now: SystemTime) ->
         request_id: request_id(&headers, secrets),
         retry_after: crate::retry::retry_after(&headers, now),
     };
-    answer.body = match body::read_bounded(response, MAX_TOKEN_RESPONSE_BYTES).await {
+    answer.body = match body::read_bounded(&mut response, MAX_TOKEN_RESPONSE_BYTES).await {
         Ok(Ok(body)) => body,
         Ok(Err(TooLarge)) => {
             return Err(answer.context(Error::auth(

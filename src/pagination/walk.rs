@@ -16,7 +16,7 @@ use super::{
     Marker, Page, PageRequest, PageResponse, Pagination, Paginator, Position, Reason,
     decode::{Failure, Plan, Pointer, Scalar},
 };
-use crate::{Error, ErrorKind, RequestBuilder, Result};
+use crate::{Error, ErrorKind, RequestBuilder, Result, body};
 
 /// The pages of a listing, fetched one at a time when polled.
 pub(super) fn pages<T>(
@@ -353,42 +353,18 @@ impl std::fmt::Display for What<'_> {
     }
 }
 
-/// Reads a page body, failing as soon as it is known to be larger than `limit` bytes: from
-/// its `Content-Length` before reading, or from the bytes received. A body that comes in one
-/// chunk is kept as it came, without a copy.
+/// Reads a page body up to `limit` bytes ([`body::read_bounded`]).
 async fn read_body(mut response: reqwest::Response, limit: usize, what: What<'_>) -> Result<Bytes> {
-    let too_large = || {
-        Reason::PageTooLarge { limit }.into_error(format!(
+    match body::read_bounded(&mut response, limit).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(body::TooLarge)) => Err(Reason::PageTooLarge { limit }.into_error(format!(
             "{what}: the page body is larger than {limit} bytes (`Pagination::max_page_bytes`)"
-        ))
-    };
-    let announced = response.content_length();
-    if announced.is_some_and(|len| len > limit as u64) {
-        return Err(too_large());
+        ))),
+        Err(e) => Err(Error::transport(
+            format!("{what}: could not read the response body"),
+            e,
+        )),
     }
-    let mut first: Option<Bytes> = None;
-    let mut body: Vec<u8> = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Error::transport(format!("{what}: could not read the response body"), e))?
-    {
-        let held = first.as_ref().map_or(0, Bytes::len) + body.len();
-        if chunk.len() > limit - held {
-            return Err(too_large());
-        }
-        match first.take() {
-            None if body.is_empty() => first = Some(chunk),
-            None => body.extend_from_slice(&chunk),
-            Some(head) => {
-                let expected = announced.map_or(0, |len| len as usize);
-                body.reserve(expected.max(head.len() + chunk.len()));
-                body.extend_from_slice(&head);
-                body.extend_from_slice(&chunk);
-            }
-        }
-    }
-    Ok(first.unwrap_or_else(|| body.into()))
 }
 
 /// A keyed hash of a page body, to recognise a page seen before: 8 bytes at a time, so that
