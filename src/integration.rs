@@ -7,9 +7,9 @@ use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 use crate::{
-    Client, Error, ErrorKind, Result,
+    Client, Result,
     auth::AccessToken,
-    transport::{MAX_401_REPLAYS, Shared},
+    transport::{self, MAX_401_REPLAYS, Shared},
 };
 
 /// A client's auth state, shared with the client it came from (same token cache).
@@ -53,26 +53,10 @@ impl Auth {
             && base.port_or_known_default() == port.or(default_port)
     }
 
-    /// A valid access token: the cached one, or the result of the (single) refresh.
-    pub(crate) async fn token(&self) -> Result<Arc<AccessToken>> {
-        self.shared.tokens.current().await
-    }
-
     /// A valid access token, waited for until `deadline` at most (`None`: no bound), as the
     /// client's own send path bounds the wait by the request's timeout.
     pub(crate) async fn token_until(&self, deadline: Option<Instant>) -> Result<Arc<AccessToken>> {
-        let Some(deadline) = deadline else {
-            return self.token().await;
-        };
-        tokio::time::timeout_at(deadline, self.token())
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::new(
-                    ErrorKind::Timeout,
-                    "timed out waiting for an access token from the token endpoint (the \
-                     request's timeout covers the wait)",
-                ))
-            })
+        transport::token_until(&self.shared, deadline).await.0
     }
 
     /// The client's own time budget of one attempt ([`ClientBuilder::timeout`](crate::ClientBuilder::timeout)),

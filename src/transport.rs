@@ -276,22 +276,33 @@ impl Budget {
 
 /// A valid token, waited for no longer than the attempt's deadline.
 async fn token_within(shared: &Shared, budget: &mut Budget) -> Result<Arc<AccessToken>> {
+    let (token, waited) = token_until(shared, budget.deadline).await;
+    budget.spent |= waited;
+    token
+}
+
+/// A valid token, waited for until `deadline` at most (`None`: no bound), and whether it had
+/// to be waited for. The middleware and tower integrations bound their wait with it too.
+pub(crate) async fn token_until(
+    shared: &Shared,
+    deadline: Option<Instant>,
+) -> (Result<Arc<AccessToken>>, bool) {
     let waiting = match shared.tokens.now_or_wait() {
-        Ok(ready) => return ready,
+        Ok(ready) => return (ready, false),
         Err(waiting) => waiting,
     };
-    budget.spent = true;
-    let Some(deadline) = budget.deadline else {
-        return waiting.await;
+    let Some(deadline) = deadline else {
+        return (waiting.await, true);
     };
-    tokio::time::timeout_at(deadline, waiting)
+    let token = tokio::time::timeout_at(deadline, waiting)
         .await
         .unwrap_or_else(|_| {
             Err(Error::new(
                 ErrorKind::Timeout,
                 "timed out waiting for an access token from the token endpoint (the request's timeout covers the wait)",
             ))
-        })
+        });
+    (token, true)
 }
 
 /// Sends `request` once, following redirects: **the token and the default headers go only to
