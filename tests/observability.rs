@@ -13,6 +13,18 @@ use futures_util::TryStreamExt;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use serde_json::json;
 
+/// Held by every test of this file for its whole run. `tracing` caches whether a callsite is
+/// enabled when it is first hit, and a callsite first hit while another test creates its
+/// subscriber can be cached as disabled for good (the subscriber's rebuild runs between
+/// computing the callsite's interest and registering it): one test's events then go
+/// missing from another's captured logs. Run one at a time, no test creates a subscriber
+/// while another one's callsites register.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A paused-time, single-threaded runtime: the refresh task, the retries and the scoped
 /// recorder and subscriber all live on the test's thread.
 fn runtime() -> tokio::runtime::Runtime {
@@ -45,6 +57,7 @@ fn counters(recorder: &DebuggingRecorder) -> HashMap<(String, String), u64> {
 
 #[test]
 fn counters_are_labelled_by_client_and_count_what_happened() {
+    let _serial = serial();
     let recorder = DebuggingRecorder::new();
     let snapshot = ::metrics::with_local_recorder(&recorder, || {
         runtime().block_on(async {
@@ -99,6 +112,7 @@ fn counters_are_labelled_by_client_and_count_what_happened() {
 
 #[test]
 fn the_default_client_name_is_the_api_host() {
+    let _serial = serial();
     let recorder = DebuggingRecorder::new();
     let counters = ::metrics::with_local_recorder(&recorder, || {
         runtime().block_on(async {
@@ -118,6 +132,7 @@ fn the_default_client_name_is_the_api_host() {
 #[cfg(feature = "middleware")]
 #[test]
 fn middleware_counts_requests_and_replays_under_the_clients_name() {
+    let _serial = serial();
     let recorder = DebuggingRecorder::new();
     let counters = ::metrics::with_local_recorder(&recorder, || {
         runtime().block_on(async {
@@ -185,6 +200,7 @@ fn capture_logs(test: impl AsyncFnOnce()) -> String {
 
 #[test]
 fn two_clients_logs_are_told_apart_by_name_and_origin() {
+    let _serial = serial();
     let mut origin = String::new();
     let logs = capture_logs(async || {
         let api = MockApi::start().await;
@@ -227,6 +243,7 @@ fn two_clients_logs_are_told_apart_by_name_and_origin() {
 
 #[test]
 fn a_listing_logs_each_page_with_its_index() {
+    let _serial = serial();
     let logs = capture_logs(async || {
         let api = MockApi::start().await;
         let items = (1..=5).map(|i| json!({ "id": i })).collect();
@@ -255,6 +272,7 @@ fn a_listing_logs_each_page_with_its_index() {
 #[cfg(all(feature = "middleware", feature = "tower"))]
 #[test]
 fn middleware_and_layer_requests_are_logged_under_the_clients_name() {
+    let _serial = serial();
     use tower_layer::Layer;
     use tower_service::Service;
 
