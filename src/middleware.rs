@@ -241,7 +241,7 @@ impl Middleware for RetryMiddleware {
         #[cfg(feature = "metrics")]
         let mut sent = 0_u32;
         let clock = &*shared.clock;
-        let result = retry::run(policy, state, clock, &what, || {
+        let result = retry::run(policy, state, clock, &what, None, || {
             #[cfg(feature = "metrics")]
             {
                 if sent > 0 {

@@ -102,6 +102,15 @@ impl Request {
 ///
 /// One `async` block owns what the request needs and lends it to the send path: an `async fn`
 /// taking them, awaited from another block, would hold each twice (docs/benchmarks.md).
+///
+/// **The first send of a request that nothing holds back** (no cooldown or used-up quota, a
+/// token in the cache) is made from this block itself, and a success ends the request there:
+/// that is nearly every request, and its state is then little more than `reqwest`'s. Any
+/// other answer (a redirect, a `401`, an error, a failed send) is handed to the general
+/// path, [`retry::run`] over [`send_authenticated`], as the outcome of its first attempt's
+/// first send, so that it is followed, replayed, classified and retried as if that path had
+/// sent it. A request held back, or waiting for a token, takes the general path from the
+/// start. Both general cases are boxed: their state stays out of every other request's.
 pub(crate) fn execute(
     shared: Arc<Shared>,
     request: Request,
@@ -119,37 +128,46 @@ pub(crate) fn execute(
     async move {
         let (shared, request) = (&*shared, &request);
         let started = StdInstant::now();
-        // Formatted only if a retry, a hold or a failure names the request.
-        let what = What(&request.method, &request.url);
         let policy = policy.as_ref().unwrap_or(&shared.retry_policy);
-        let idempotent = retry::is_idempotent(&request.method, &request.headers);
-        // A streaming body cannot be replayed: the first attempt is the only one.
-        let replayable = request.is_replayable();
         // Cooldown, quota and budget describe the API server, not other origins.
         // Checked once per request: the URL is the same for every attempt.
         let on_api = shared.is_api_origin(&request.url);
-        let state = on_api.then_some(&shared.retry);
         #[cfg(feature = "metrics")]
         crate::metrics::request(&shared.name);
-        #[cfg(feature = "metrics")]
-        let mut sent = 0_u32;
-        let clock = &*shared.clock;
-        let result = retry::run(policy, state, clock, &what, || {
-            #[cfg(feature = "metrics")]
-            {
-                if sent > 0 {
-                    crate::metrics::retry(&shared.name);
+        // Each step binds what it needs in a block or statement of its own: a value still in
+        // scope at an `await` (a `match`'s scrutinee, a temporary of `Box::pin(f).await`) keeps
+        // its room in this block's state, which every request in flight holds.
+        let result = 'done: {
+            let Some((begun, token, budget, send)) = first_send(shared, request, on_api, policy)
+            else {
+                let general = Box::pin(general(shared, request, on_api, policy, None));
+                break 'done general.await;
+            };
+            let general = {
+                let outcome = match send {
+                    Ok(send) => send.await.map_err(|e| transport_error(request, e)),
+                    Err(error) => Err(error),
+                };
+                match outcome {
+                    Ok(response) if response.status().is_success() => {
+                        observe(shared, &response);
+                        if let Some(turn) = &begun.turn {
+                            turn.succeeded();
+                        }
+                        break 'done Ok(response);
+                    }
+                    outcome => {
+                        let first = Sent {
+                            token,
+                            budget,
+                            outcome,
+                        };
+                        Box::pin(general(shared, request, on_api, policy, Some((begun, first))))
+                    }
                 }
-                sent += 1;
-            }
-            async move {
-                send_authenticated(shared, request, on_api, |error| {
-                    Failure::api(error, policy, idempotent, replayable)
-                })
-                .await
-            }
-        })
-        .await;
+            };
+            general.await
+        };
         let span = tracing::Span::current();
         match &result {
             Ok(response) => {
@@ -166,6 +184,95 @@ pub(crate) fn execute(
         result
     }
     .instrument(span)
+}
+
+/// The first send of a request, prepared if nothing holds it back: its turn (and budget
+/// credit), its token, its time budget and the send itself (or why it could not be
+/// prepared). `None`, with nothing taken, when the request must wait for a turn or a token.
+#[allow(clippy::type_complexity)]
+fn first_send<'a>(
+    shared: &'a Shared,
+    request: &Request,
+    on_api: bool,
+    policy: &Policy,
+) -> Option<(
+    retry::Begun<'a>,
+    Option<Arc<AccessToken>>,
+    Budget,
+    Result<impl Future<Output = reqwest::Result<reqwest::Response>> + use<>>,
+)> {
+    let token = if authenticates(request, on_api) {
+        match shared.tokens.now_or_wait() {
+            Ok(Ok(token)) => Some(token),
+            // A token error is the general path's to report, a wait its to make.
+            _ => return None,
+        }
+    } else {
+        None
+    };
+    let started = shared.clock.now();
+    let turn = match on_api {
+        true => Some(shared.retry.turn_now(policy.max_retry_after)?),
+        false => None,
+    };
+    let budget = Budget::new(shared, request);
+    let hop = Hop::first(request, on_api);
+    let send = prepare(shared, request, &hop, token.as_deref(), budget).map(|b| b.send());
+    Some((retry::Begun { started, turn }, token, budget, send))
+}
+
+/// The send path for every request the first send does not end: the retry loop over
+/// authenticated attempts, taking over the first send's outcome if it was made.
+async fn general<'a>(
+    shared: &'a Shared,
+    request: &Request,
+    on_api: bool,
+    policy: &Policy,
+    first: Option<(retry::Begun<'a>, Sent)>,
+) -> Result<reqwest::Response> {
+    // Formatted only if a retry, a hold or a failure names the request.
+    let what = What(&request.method, &request.url);
+    let idempotent = retry::is_idempotent(&request.method, &request.headers);
+    // A streaming body cannot be replayed: the first attempt is the only one.
+    let replayable = request.is_replayable();
+    let state = on_api.then_some(&shared.retry);
+    let (begun, mut first) = match first {
+        Some((begun, sent)) => (Some(begun), Some(sent)),
+        None => (None, None),
+    };
+    #[cfg(feature = "metrics")]
+    let mut sent = 0_u32;
+    retry::run(policy, state, &*shared.clock, &what, begun, || {
+        #[cfg(feature = "metrics")]
+        {
+            if sent > 0 {
+                crate::metrics::retry(&shared.name);
+            }
+            sent += 1;
+        }
+        let first = first.take();
+        async move {
+            send_authenticated(shared, request, on_api, first, |error| {
+                Failure::api(error, policy, idempotent, replayable)
+            })
+            .await
+        }
+    })
+    .await
+}
+
+/// The outcome of an attempt's first send, made before the attempt's own code ran.
+struct Sent {
+    token: Option<Arc<AccessToken>>,
+    /// The attempt's budget as it was before the send.
+    budget: Budget,
+    outcome: Result<reqwest::Response>,
+}
+
+/// Whether requests to this URL get the client's access token: those to the API origin that
+/// do not carry an `Authorization` of their own.
+fn authenticates(request: &Request, on_api: bool) -> bool {
+    on_api && !request.headers.contains_key(header::AUTHORIZATION)
 }
 
 /// `METHOD /path` of a request for logs and errors (never the query, which may hold a secret);
@@ -191,13 +298,17 @@ async fn send_authenticated(
     shared: &Shared,
     request: &Request,
     on_api: bool,
+    first: Option<Sent>,
     classify: impl Fn(Error) -> Failure,
 ) -> Result<reqwest::Response, Failure> {
     let method = &request.method;
-    let mut budget = Budget::new(shared, request);
-    let authenticate = on_api && !request.headers.contains_key(header::AUTHORIZATION);
-    if !authenticate {
-        let response = send(shared, request, on_api, None, budget)
+    let (mut budget, mut first) = match first {
+        Some(sent) => (sent.budget, Some((sent.token, sent.outcome))),
+        None => (Budget::new(shared, request), None),
+    };
+    if !authenticates(request, on_api) {
+        let outcome = first.map(|(_, outcome)| outcome);
+        let response = send(shared, request, on_api, None, budget, outcome)
             .await
             .map_err(&classify)?;
         return check_status(shared, method, response, None)
@@ -206,10 +317,16 @@ async fn send_authenticated(
     }
     let mut replays = 0;
     loop {
-        let token = token_within(shared, &mut budget)
-            .await
-            .map_err(Failure::fatal)?;
-        let response = send(shared, request, on_api, Some(&token), budget)
+        let (token, outcome) = match first.take() {
+            Some((Some(token), outcome)) => (token, Some(outcome)),
+            _ => {
+                let token = token_within(shared, &mut budget)
+                    .await
+                    .map_err(Failure::fatal)?;
+                (token, None)
+            }
+        };
+        let response = send(shared, request, on_api, Some(&token), budget, outcome)
             .await
             .map_err(&classify)?;
         // A replay sends within what is left.
@@ -309,73 +426,34 @@ pub(crate) async fn token_until(
 /// the API origin**, `Authorization` and cookies set on the request are dropped when a redirect
 /// leaves the request's origin, and a redirect from `https` down to plain `http` (to a
 /// non-loopback host) is refused. `request_on_api`: whether the request's own URL is on the API
-/// origin (checked once by the caller).
+/// origin (checked once by the caller). `first`: the first hop's outcome, if it was sent
+/// already (by [`execute`]).
 async fn send(
     shared: &Shared,
     request: &Request,
     request_on_api: bool,
     token: Option<&AccessToken>,
     mut budget: Budget,
+    mut first: Option<Result<reqwest::Response>>,
 ) -> Result<reqwest::Response> {
-    // The request's own URL until a redirect: `reqwest` takes an owned copy, one per hop.
-    let mut redirected: Option<Url> = None;
-    let mut method = request.method.clone();
-    let mut with_body = true;
+    let mut hop = Hop::first(request, request_on_api);
     for _ in 0..=MAX_REDIRECTS {
-        let url = redirected.as_ref().unwrap_or(&request.url);
-        let (on_api, on_origin) = match &redirected {
-            None => (request_on_api, true),
-            Some(url) => (shared.is_api_origin(url), same_origin(url, &request.url)),
+        let response = match first.take() {
+            Some(outcome) => outcome?,
+            None => {
+                let builder = prepare(shared, request, &hop, token, budget)?;
+                builder
+                    .send()
+                    .await
+                    .map_err(|e| transport_error(request, e))?
+            }
         };
-        let mut builder = shared.http.request(method.clone(), url.clone());
-        if on_api && !shared.default_headers.is_empty() {
-            builder = builder.headers(shared.default_headers.clone());
-        }
-        if on_origin {
-            if !request.headers.is_empty() {
-                builder = builder.headers(request.headers.clone());
-            }
-        } else {
-            let mut headers = request.headers.clone();
-            for sensitive in [
-                header::AUTHORIZATION,
-                header::COOKIE,
-                header::PROXY_AUTHORIZATION,
-            ] {
-                headers.remove(sensitive);
-            }
-            builder = builder.headers(headers);
-        }
-        if let (Some(token), true) = (token, on_api) {
-            builder = builder.header(header::AUTHORIZATION, token.header_value().clone());
-        }
-        if with_body {
-            match &request.body {
-                Some(Body::Bytes(bytes)) => builder = builder.body(bytes.clone()),
-                Some(Body::Stream(stream)) => {
-                    let stream = stream.lock().unwrap_or_else(|e| e.into_inner()).take();
-                    let stream = stream.ok_or_else(|| {
-                        Error::config("a streaming request body cannot be sent twice")
-                    })?;
-                    builder = builder.body(stream);
-                }
-                None => {}
-            }
-        }
-        if let Some(left) = budget.left(What(&request.method, &request.url))? {
-            builder = builder.timeout(left);
-        }
         // The next hop sends within what is left.
         budget.spent = true;
-        let response = builder.send().await.map_err(|e| {
-            Error::transport(
-                format!("{} {} failed", request.method, request.url.path()),
-                e,
-            )
-        })?;
         let Some(next) = redirect_target(&response) else {
             return Ok(response);
         };
+        let url = hop.url.as_ref().unwrap_or(&request.url);
         if next.scheme() == "http" && url.scheme() == "https" && !is_loopback(&next) {
             return Err(Error::config(format!(
                 "{} {}: refusing a redirect from https to plain http",
@@ -392,20 +470,22 @@ async fn send(
             }
             StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {}
             StatusCode::SEE_OTHER => {
-                method = if method == Method::HEAD {
+                hop.method = if hop.method == Method::HEAD {
                     Method::HEAD
                 } else {
                     Method::GET
                 };
-                with_body = false;
+                hop.with_body = false;
             }
-            _ if method == Method::POST => {
-                method = Method::GET;
-                with_body = false;
+            _ if hop.method == Method::POST => {
+                hop.method = Method::GET;
+                hop.with_body = false;
             }
             _ => {}
         }
-        redirected = Some(next);
+        hop.on_api = shared.is_api_origin(&next);
+        hop.on_origin = same_origin(&next, &request.url);
+        hop.url = Some(next);
     }
     Err(Error::new(
         ErrorKind::Transport,
@@ -415,6 +495,89 @@ async fn send(
             request.url.path()
         ),
     ))
+}
+
+/// Where one hop of a request goes, and what it carries.
+struct Hop {
+    /// `None`: the request's own URL (`reqwest` takes an owned copy, one per hop).
+    url: Option<Url>,
+    method: Method,
+    with_body: bool,
+    /// Whether the hop is to the API origin (token, default headers).
+    on_api: bool,
+    /// Whether the hop is to the request's own origin (its `Authorization` and cookies).
+    on_origin: bool,
+}
+
+impl Hop {
+    fn first(request: &Request, on_api: bool) -> Self {
+        Self {
+            url: None,
+            method: request.method.clone(),
+            with_body: true,
+            on_api,
+            on_origin: true,
+        }
+    }
+}
+
+/// The `reqwest` request of one hop: headers, token and body as [`send`] describes, and what
+/// is left of the budget if the send needs a timeout of its own.
+fn prepare(
+    shared: &Shared,
+    request: &Request,
+    hop: &Hop,
+    token: Option<&AccessToken>,
+    budget: Budget,
+) -> Result<reqwest::RequestBuilder> {
+    let url = hop.url.as_ref().unwrap_or(&request.url);
+    let mut builder = shared.http.request(hop.method.clone(), url.clone());
+    if hop.on_api && !shared.default_headers.is_empty() {
+        builder = builder.headers(shared.default_headers.clone());
+    }
+    if hop.on_origin {
+        if !request.headers.is_empty() {
+            builder = builder.headers(request.headers.clone());
+        }
+    } else {
+        let mut headers = request.headers.clone();
+        for sensitive in [
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::PROXY_AUTHORIZATION,
+        ] {
+            headers.remove(sensitive);
+        }
+        builder = builder.headers(headers);
+    }
+    if let (Some(token), true) = (token, hop.on_api) {
+        builder = builder.header(header::AUTHORIZATION, token.header_value().clone());
+    }
+    if hop.with_body {
+        match &request.body {
+            Some(Body::Bytes(bytes)) => builder = builder.body(bytes.clone()),
+            Some(Body::Stream(stream)) => {
+                let stream = stream.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let stream = stream.ok_or_else(|| {
+                    Error::config("a streaming request body cannot be sent twice")
+                })?;
+                builder = builder.body(stream);
+            }
+            None => {}
+        }
+    }
+    if let Some(left) = budget.left(What(&request.method, &request.url))? {
+        builder = builder.timeout(left);
+    }
+    Ok(builder)
+}
+
+/// A send that failed: named by method and path, never the query.
+fn transport_error(request: &Request, error: reqwest::Error) -> Error {
+    Error::transport(
+        format!("{} {} failed", request.method, request.url.path()),
+        error,
+    )
 }
 
 /// Where a redirect response points, if it is one and says where.
@@ -437,19 +600,25 @@ pub(crate) async fn check_status(
     token: Option<&AccessToken>,
 ) -> Result<reqwest::Response> {
     let status = response.status();
-    // Only the API origin's answers may hold the client's requests (not a redirect's target).
+    observe(shared, &response);
+    if status.is_success() {
+        return Ok(response);
+    }
+    // Boxed: reading an error stays out of the state of every request in flight.
+    Err(Box::pin(error_from(shared, method, response, token)).await)
+}
+
+/// Takes in an answer's rate-limit headers and `429`: only the API origin's answers may hold
+/// the client's requests (not a redirect's target).
+fn observe(shared: &Shared, response: &reqwest::Response) {
     if shared.is_api_origin(response.url()) {
+        let status = response.status();
         shared.retry.observe(status, response.headers());
         #[cfg(feature = "metrics")]
         if status == StatusCode::TOO_MANY_REQUESTS {
             crate::metrics::rate_limited(&shared.name);
         }
     }
-    if status.is_success() {
-        return Ok(response);
-    }
-    // Boxed: reading an error stays out of the state of every request in flight.
-    Err(Box::pin(error_from(shared, method, response, token)).await)
 }
 
 /// The [`Error`] for an answer that is not a success (see [`check_status`]).

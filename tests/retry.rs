@@ -642,6 +642,87 @@ async fn the_retry_budget_bounds_retries_when_the_server_is_down() {
     );
 }
 
+/// Every request credits the budget once, the ones that succeed at the first send too (the
+/// send path's first send takes the credit with its turn, the retry loop does not add it).
+#[tokio::test(start_paused = true)]
+async fn each_request_credits_the_retry_budget_once() {
+    let server = MockServer::start().await;
+    common::mount_token_endpoint(&server).await;
+    Mock::given(path("/v1/down"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    Mock::given(path("/v1/ok"))
+        .respond_with(ok())
+        .mount(&server)
+        .await;
+    let client = builder(&server)
+        .retry_budget(Budget::default().reserve(2).ratio(0.5))
+        .build()
+        .unwrap();
+    let patient = Policy::default().max_attempts(10);
+    let down = async || {
+        client
+            .get("/v1/down")
+            .retry_policy(patient.clone())
+            .send::<Value>()
+            .await
+            .unwrap_err()
+            .retries()
+            .unwrap()
+            .attempts
+    };
+
+    assert_eq!(down().await, 3, "the reserve of 2 retries is used up");
+    for _ in 0..2 {
+        client.get("/v1/ok").send::<Value>().await.unwrap();
+    }
+    // 0.5 + 0.5 from the two successes and 0.5 from this request: one retry.
+    assert_eq!(down().await, 2);
+}
+
+/// The time the first attempt took counts against `max_elapsed`: a first answer that comes
+/// 30 s late leaves no room for a retry within 25 s.
+#[tokio::test(start_paused = true)]
+async fn max_elapsed_counts_the_first_attempt() {
+    struct Late(common::TestClock);
+    impl wiremock::Respond for Late {
+        fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+            self.0.advance(SEC(30));
+            ResponseTemplate::new(503)
+        }
+    }
+    let server = MockServer::start().await;
+    common::mount_token_endpoint(&server).await;
+    let clock = common::TestClock::new();
+    Mock::given(path("/v1/slow"))
+        .respond_with(Late(clock.clone()))
+        .mount(&server)
+        .await;
+    Mock::given(path("/v1/ok"))
+        .respond_with(ok())
+        .mount(&server)
+        .await;
+    let client = builder(&server).clock(clock).build().unwrap();
+    // With a token in the cache, the first send is made at once (no wait for a token).
+    client.get("/v1/ok").send::<Value>().await.unwrap();
+
+    let err = client
+        .get("/v1/slow")
+        .retry_policy(Policy::default().max_elapsed(SEC(25)))
+        .send::<Value>()
+        .await
+        .unwrap_err();
+
+    let retries = err.retries().unwrap();
+    assert_eq!(
+        (retries.attempts, retries.stopped),
+        (1, StopReason::Deadline)
+    );
+    assert_eq!(retries.elapsed, SEC(30));
+    assert_eq!(hits(&server, "/v1/slow").await, 1);
+}
+
 // ===== Rate-limit headers =====
 
 #[tokio::test(start_paused = true)]

@@ -217,13 +217,20 @@ impl TokenEndpoint {
         let secrets = self.all_secrets(secrets);
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let clock = &*self.inner.clock;
-        retry::run(&self.inner.policy, None, clock, "token request", || async {
-            let answer = self.send_once(params, &secrets).await;
-            answer.and_then(|a| parse(a, &secrets)).map_err(|error| {
-                let retryable = is_retryable(&error, replay);
-                Failure::token(error, retryable)
-            })
-        })
+        retry::run(
+            &self.inner.policy,
+            None,
+            clock,
+            "token request",
+            None,
+            || async {
+                let answer = self.send_once(params, &secrets).await;
+                answer.and_then(|a| parse(a, &secrets)).map_err(|error| {
+                    let retryable = is_retryable(&error, replay);
+                    Failure::token(error, retryable)
+                })
+            },
+        )
         .await
     }
 
@@ -241,13 +248,20 @@ impl TokenEndpoint {
         let secrets = self.all_secrets(secrets);
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let clock = &*self.inner.clock;
-        retry::run(&self.inner.policy, None, clock, "token request", || async {
-            let answer = self.send_once(params, &secrets).await;
-            answer.map(|answer| answer.body).map_err(|error| {
-                let retryable = is_retryable(&error, replay);
-                Failure::token(error, retryable)
-            })
-        })
+        retry::run(
+            &self.inner.policy,
+            None,
+            clock,
+            "token request",
+            None,
+            || async {
+                let answer = self.send_once(params, &secrets).await;
+                answer.map(|answer| answer.body).map_err(|error| {
+                    let retryable = is_retryable(&error, replay);
+                    Failure::token(error, retryable)
+                })
+            },
+        )
         .await
     }
 

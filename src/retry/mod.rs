@@ -70,8 +70,8 @@ pub use classify::{Classifier, Retryable};
 pub use headers::RateLimit;
 pub(crate) use headers::retry_after;
 pub use policy::{Budget, Jitter, Policy};
-pub(crate) use state::ClientState;
 pub use state::SharedCooldown;
+pub(crate) use state::{ClientState, InFlight};
 
 use crate::{Error, ErrorKind, Result, clock::Clock};
 
@@ -162,6 +162,14 @@ impl Failure {
     }
 }
 
+/// A first attempt made before [`run`] was called (the send path's, see
+/// `transport::execute`): when the request began, and the turn it took (with its budget
+/// credit) if it has client state.
+pub(crate) struct Begun<'a> {
+    pub(crate) started: tokio::time::Instant,
+    pub(crate) turn: Option<InFlight<'a>>,
+}
+
 /// Runs `attempt` until it succeeds, fails for good, or `policy` says stop.
 ///
 /// - A retryable failure with a `Retry-After` within the cap, or one that used up the quota
@@ -174,28 +182,38 @@ impl Failure {
 /// and a used-up quota, and counts as in flight until it ends. `what` names the request in
 /// logs and errors (method and path, never a query). Nothing is allocated unless a retry is
 /// made or the request fails (`what` is only formatted then).
-pub(crate) async fn run<T, Fut>(
+///
+/// With `begun`, the first call of `attempt` finishes an attempt that began before: it is
+/// not waited for a turn, credited to the budget or timed again.
+pub(crate) async fn run<'a, T, Fut>(
     policy: &Policy,
-    client: Option<&ClientState>,
+    client: Option<&'a ClientState>,
     clock: &dyn Clock,
     what: impl fmt::Display,
+    begun: Option<Begun<'a>>,
     mut attempt: impl FnMut() -> Fut,
 ) -> Result<T>
 where
     Fut: Future<Output = Result<T, Failure>>,
 {
-    let started = clock.now();
+    let (started, mut first_turn) = match begun {
+        Some(begun) => (begun.started, Some(begun.turn)),
+        None => {
+            if let Some(state) = client {
+                state.deposit();
+            }
+            (clock.now(), None)
+        }
+    };
     let deadline = started.checked_add(policy.max_elapsed);
     let mut attempts = 0u32;
     let mut server_waits = 0u32;
     let mut backoff = policy.backoff();
     let mut last: Option<Error> = None;
-    if let Some(state) = client {
-        state.deposit();
-    }
     loop {
-        let turn = match client {
-            Some(state) => match state.wait_turn(policy.max_retry_after, deadline).await {
+        let turn = match (first_turn.take(), client) {
+            (Some(turn), _) => turn,
+            (None, Some(state)) => match state.wait_turn(policy.max_retry_after, deadline).await {
                 Ok(turn) => Some(turn),
                 Err(hold) => {
                     let elapsed = clock.now().saturating_duration_since(started);
@@ -223,7 +241,7 @@ where
                     return Err(error);
                 }
             },
-            None => None,
+            (None, None) => None,
         };
         attempts += 1;
         let Failure { error, retryable } = match attempt().await {

@@ -502,44 +502,9 @@ impl ClientState {
         let mut slept_until = None;
         loop {
             let now = self.clock.now();
-            let (hold, epoch) = {
-                let mut state = self.lock();
-                self.advance(&mut state, now);
-                let cooldown = state
-                    .cooldown_until
-                    .max(self.fleet_hold(now))
-                    .filter(|until| *until > now);
-                let learned = state.learned.limit.is_some();
-                let quota = state
-                    .quota
-                    .exhausted_until(now)
-                    .filter(|_| self.wait_for_quota_reset || learned);
-                let quota_why = if learned { LEARNED } else { QUOTA };
-                let hold = match (cooldown, quota) {
-                    (Some(c), Some(q)) if q > c => Some((q, quota_why)),
-                    (Some(c), _) => Some((c, COOLDOWN)),
-                    (None, Some(q)) => Some((q, quota_why)),
-                    (None, None) => None,
-                };
-                let mut hold = hold.filter(|(until, _)| slept_until.is_none_or(|s| s < *until));
-                // A learned limit is only an estimate: it never makes a call fail, so a hold
-                // for it that the policy would not wait is not made.
-                if learned
-                    && hold.is_some_and(|(until, why)| {
-                        why == LEARNED
-                            && (until - now > max_wait || deadline.is_some_and(|d| until > d))
-                    })
-                {
-                    hold = None;
-                }
-                if hold.is_none() {
-                    state.quota.take();
-                }
-                (hold, self.epoch.load(Ordering::Relaxed))
-            };
-            let Some((until, why)) = hold else {
-                self.in_flight.fetch_add(1, Ordering::Relaxed);
-                return Ok(InFlight { state: self, epoch });
+            let (until, why) = match self.turn_at(now, max_wait, deadline, slept_until, false) {
+                Ok(turn) => return Ok(turn),
+                Err(hold) => hold,
             };
             let wait = until - now;
             if wait > max_wait {
@@ -563,9 +528,72 @@ impl ClientState {
         }
     }
 
+    /// The turn [`wait_turn`](Self::wait_turn) would give at once, with the request's budget
+    /// credit ([`deposit`](Self::deposit)): `None`, and nothing counted, when something holds
+    /// requests back. The send path's first attempt takes it without a future of its own.
+    pub(crate) fn turn_now(&self, max_wait: Duration) -> Option<InFlight<'_>> {
+        self.turn_at(self.clock.now(), max_wait, None, None, true)
+            .ok()
+    }
+
+    /// The request's turn if nothing holds requests back at `now` (a hold ending by
+    /// `slept_until` was slept already), else when and why the hold ends. With `deposit`,
+    /// the turn comes with the request's budget credit, under the same lock.
+    fn turn_at(
+        &self,
+        now: Instant,
+        max_wait: Duration,
+        deadline: Option<Instant>,
+        slept_until: Option<Instant>,
+        deposit: bool,
+    ) -> Result<InFlight<'_>, (Instant, &'static str)> {
+        let mut state = self.lock();
+        self.advance(&mut state, now);
+        let cooldown = state
+            .cooldown_until
+            .max(self.fleet_hold(now))
+            .filter(|until| *until > now);
+        let learned = state.learned.limit.is_some();
+        let quota = state
+            .quota
+            .exhausted_until(now)
+            .filter(|_| self.wait_for_quota_reset || learned);
+        let quota_why = if learned { LEARNED } else { QUOTA };
+        let hold = match (cooldown, quota) {
+            (Some(c), Some(q)) if q > c => Some((q, quota_why)),
+            (Some(c), _) => Some((c, COOLDOWN)),
+            (None, Some(q)) => Some((q, quota_why)),
+            (None, None) => None,
+        };
+        let mut hold = hold.filter(|(until, _)| slept_until.is_none_or(|s| s < *until));
+        // A learned limit is only an estimate: it never makes a call fail, so a hold for it
+        // that the policy would not wait is not made.
+        if learned
+            && hold.is_some_and(|(until, why)| {
+                why == LEARNED && (until - now > max_wait || deadline.is_some_and(|d| until > d))
+            })
+        {
+            hold = None;
+        }
+        if let Some(hold) = hold {
+            return Err(hold);
+        }
+        state.quota.take();
+        if deposit {
+            self.credit(&mut state);
+        }
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        drop(state);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Ok(InFlight { state: self, epoch })
+    }
+
     /// Credits the budget for one request.
     pub(crate) fn deposit(&self) {
-        let mut state = self.lock();
+        self.credit(&mut self.lock());
+    }
+
+    fn credit(&self, state: &mut State) {
         state.balance_milli = state
             .balance_milli
             .saturating_add(self.ratio_milli)
