@@ -403,9 +403,9 @@ impl RequestBuilder {
             body: self.body,
             timeout: self.timeout,
         };
-        // Boxed: the send path's state (retry loop, redirects) stays off the caller's future,
-        // which every request in flight holds.
-        Either::Right(Box::pin(transport::execute(client.inner, request, policy)))
+        // Not boxed: the send path keeps its rare states (retries, redirects, waits) in boxes
+        // of their own, so what is left is little more than `reqwest`'s own request.
+        Either::Right(transport::execute(client.inner, request, policy))
     }
 }
 
