@@ -216,21 +216,13 @@ impl TokenEndpoint {
     ) -> Result<TokenResponse> {
         let secrets = self.all_secrets(secrets);
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        let clock = &*self.inner.clock;
-        retry::run(
-            &self.inner.policy,
-            None,
-            clock,
-            "token request",
-            None,
-            || async {
-                let answer = self.send_once(params, &secrets).await;
-                answer.and_then(|a| parse(a, &secrets)).map_err(|error| {
-                    let retryable = is_retryable(&error, replay);
-                    Failure::token(error, retryable)
-                })
-            },
-        )
+        self.retried(|| async {
+            let answer = self.send_once(params, &secrets).await;
+            answer.and_then(|a| parse(a, &secrets)).map_err(|error| {
+                let retryable = is_retryable(&error, replay);
+                Failure::token(error, retryable)
+            })
+        })
         .await
     }
 
@@ -247,6 +239,21 @@ impl TokenEndpoint {
     ) -> Result<bytes::Bytes> {
         let secrets = self.all_secrets(secrets);
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        self.retried(|| async {
+            let answer = self.send_once(params, &secrets).await;
+            answer.map(|answer| answer.body).map_err(|error| {
+                let retryable = is_retryable(&error, replay);
+                Failure::token(error, retryable)
+            })
+        })
+        .await
+    }
+
+    /// Runs `attempt` under the endpoint's retry policy (see [`retry::run`]).
+    async fn retried<T, Fut>(&self, attempt: impl FnMut() -> Fut) -> Result<T>
+    where
+        Fut: Future<Output = Result<T, Failure>>,
+    {
         let clock = &*self.inner.clock;
         retry::run(
             &self.inner.policy,
@@ -254,13 +261,7 @@ impl TokenEndpoint {
             clock,
             "token request",
             None,
-            || async {
-                let answer = self.send_once(params, &secrets).await;
-                answer.map(|answer| answer.body).map_err(|error| {
-                    let retryable = is_retryable(&error, replay);
-                    Failure::token(error, retryable)
-                })
-            },
+            attempt,
         )
         .await
     }
