@@ -134,9 +134,11 @@ pub(crate) fn execute(
         let on_api = shared.is_api_origin(&request.url);
         #[cfg(feature = "metrics")]
         crate::metrics::request(&shared.name);
-        // Each step binds what it needs in a block or statement of its own: a value still in
-        // scope at an `await` (a `match`'s scrutinee, a temporary of `Box::pin(f).await`) keeps
-        // its room in this block's state, which every request in flight holds.
+        // A value matched on keeps its room in this block's state across an `await` inside
+        // the match, even once its parts are moved out, and every request in flight holds
+        // that state (matching on `first_send`'s tuple and on the builder held 608 B so). So
+        // the tuple is taken apart with `let`, and only the send future, 16 B, is matched
+        // on across an await.
         let result = 'done: {
             let Some((begun, token, budget, send)) = first_send(shared, request, on_api, policy)
             else {
