@@ -136,11 +136,16 @@ pub(crate) fn execute(
         crate::metrics::request(&shared.name);
         // A value matched on keeps its room in this block's state across an `await` inside
         // the match, even once its parts are moved out, and every request in flight holds
-        // that state (matching on `first_send`'s tuple and on the builder held 608 B so). So
-        // the tuple is taken apart with `let`, and only the send future, 16 B, is matched
-        // on across an await.
+        // that state (matching on what `first_send` returns and on the builder held 608 B
+        // so). So it is taken apart with `let`, and only the send future, 16 B, is matched on
+        // across an await.
         let result = 'done: {
-            let Some((begun, token, budget, send)) = first_send(shared, request, on_api, policy)
+            let Some(FirstSend {
+                begun,
+                token,
+                budget,
+                send,
+            }) = first_send(shared, request, on_api, policy)
             else {
                 let general = Box::pin(general(shared, request, on_api, policy, None));
                 break 'done general.await;
@@ -152,7 +157,8 @@ pub(crate) fn execute(
                 };
                 match outcome {
                     Ok(response) if response.status().is_success() => {
-                        observe(shared, &response);
+                        // `reqwest` follows no redirect: the answer is from the request's URL.
+                        observe(shared, on_api, &response);
                         if let Some(turn) = &begun.turn {
                             turn.succeeded();
                         }
@@ -188,21 +194,24 @@ pub(crate) fn execute(
     .instrument(span)
 }
 
-/// The first send of a request, prepared if nothing holds it back: its turn (and budget
-/// credit), its token, its time budget and the send itself (or why it could not be
-/// prepared). `None`, with nothing taken, when the request must wait for a turn or a token.
-#[allow(clippy::type_complexity)]
+/// The first send of a request, prepared by [`first_send`].
+struct FirstSend<'a, F> {
+    /// When the request began, and its turn (with its budget credit).
+    begun: retry::Begun<'a>,
+    token: Option<Arc<AccessToken>>,
+    budget: Budget,
+    /// The send, or why it could not be prepared.
+    send: Result<F>,
+}
+
+/// The first send of a request, prepared if nothing holds it back. `None`, with nothing
+/// taken, when the request must wait for a turn or a token.
 fn first_send<'a>(
     shared: &'a Shared,
     request: &Request,
     on_api: bool,
     policy: &Policy,
-) -> Option<(
-    retry::Begun<'a>,
-    Option<Arc<AccessToken>>,
-    Budget,
-    Result<impl Future<Output = reqwest::Result<reqwest::Response>> + use<>>,
-)> {
+) -> Option<FirstSend<'a, impl Future<Output = reqwest::Result<reqwest::Response>> + use<>>> {
     let token = if authenticates(request, on_api) {
         match shared.tokens.now_or_wait() {
             Ok(Ok(token)) => Some(token),
@@ -220,7 +229,12 @@ fn first_send<'a>(
     let budget = Budget::new(shared, request);
     let hop = Hop::first(request, on_api);
     let send = prepare(shared, request, &hop, token.as_deref(), budget).map(|b| b.send());
-    Some((retry::Begun { started, turn }, token, budget, send))
+    Some(FirstSend {
+        begun: retry::Begun { started, turn },
+        token,
+        budget,
+        send,
+    })
 }
 
 /// The send path for every request the first send does not end: the retry loop over
@@ -238,10 +252,7 @@ async fn general<'a>(
     // A streaming body cannot be replayed: the first attempt is the only one.
     let replayable = request.is_replayable();
     let state = on_api.then_some(&shared.retry);
-    let (begun, mut first) = match first {
-        Some((begun, sent)) => (Some(begun), Some(sent)),
-        None => (None, None),
-    };
+    let (begun, mut first) = first.unzip();
     #[cfg(feature = "metrics")]
     let mut sent = 0_u32;
     retry::run(policy, state, &*shared.clock, &what, begun, || {
@@ -321,6 +332,8 @@ async fn send_authenticated(
     loop {
         let (token, outcome) = match first.take() {
             Some((Some(token), outcome)) => (token, Some(outcome)),
+            // No first send yet (a first send without a token is handed over only for a
+            // request that is not authenticated, above).
             _ => {
                 let token = token_within(shared, &mut budget)
                     .await
@@ -595,14 +608,14 @@ fn redirect_target(response: &reqwest::Response) -> Option<Url> {
 /// Passes successes through; turns anything else into an [`Error`] with the status, the
 /// parsed body and the request id (scrubbed of every secret the client holds), and
 /// `Retry-After`.
-pub(crate) async fn check_status(
+async fn check_status(
     shared: &Shared,
     method: &Method,
     response: reqwest::Response,
     token: Option<&AccessToken>,
 ) -> Result<reqwest::Response> {
     let status = response.status();
-    observe(shared, &response);
+    observe(shared, shared.is_api_origin(response.url()), &response);
     if status.is_success() {
         return Ok(response);
     }
@@ -610,10 +623,10 @@ pub(crate) async fn check_status(
     Err(Box::pin(error_from(shared, method, response, token)).await)
 }
 
-/// Takes in an answer's rate-limit headers and `429`: only the API origin's answers may hold
-/// the client's requests (not a redirect's target).
-fn observe(shared: &Shared, response: &reqwest::Response) {
-    if shared.is_api_origin(response.url()) {
+/// Takes in an answer's rate-limit headers and `429`: only the API origin's answers
+/// (`on_api`) may hold the client's requests, not a redirect's target.
+fn observe(shared: &Shared, on_api: bool, response: &reqwest::Response) {
+    if on_api {
         let status = response.status();
         shared.retry.observe(status, response.headers());
         #[cfg(feature = "metrics")]

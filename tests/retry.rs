@@ -749,6 +749,25 @@ async fn rate_limit_headers_are_exposed_and_an_empty_quota_holds_requests() {
     assert_eq!(client.rate_limit().unwrap().remaining, Some(9));
 }
 
+/// A success answered to a request's first send (a token in the cache, nothing held back)
+/// updates the quota as any other answer does.
+#[tokio::test(start_paused = true)]
+async fn every_success_updates_the_quota() {
+    let (server, client) = setup_paused().await;
+    let quota = |remaining: u32| {
+        ok().insert_header(
+            "ratelimit",
+            format!("limit=10, remaining={remaining}, reset=30"),
+        )
+    };
+    mount_sequence(&server, "GET", "/v1/quota", quota(5), 1, quota(3)).await;
+
+    client.get("/v1/quota").send::<Value>().await.unwrap();
+    assert_eq!(client.rate_limit().unwrap().remaining, Some(5));
+    client.get("/v1/quota").send::<Value>().await.unwrap();
+    assert_eq!(client.rate_limit().unwrap().remaining, Some(3));
+}
+
 #[tokio::test(start_paused = true)]
 async fn holding_for_the_quota_reset_can_be_turned_off() {
     let server = MockServer::start().await;
