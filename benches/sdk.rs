@@ -88,22 +88,26 @@ static ALLOCATOR: Counting = Counting;
 
 // ===== measurement helpers =====
 
-/// CPU time (user + system) of this process so far.
-fn cpu_time() -> Duration {
-    let (user, system) = user_and_system_time();
-    user + system
-}
-
 /// This process's CPU time in user space and in the kernel (`getrusage`).
 fn user_and_system_time() -> (Duration, Duration) {
+    let usage = usage();
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(usage.ru_utime), tv(usage.ru_stime))
+}
+
+fn usage() -> libc::rusage {
     // SAFETY: getrusage writes into the zeroed struct we own.
-    let usage = unsafe {
+    unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
         libc::getrusage(libc::RUSAGE_SELF, &mut usage);
         usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    (tv(usage.ru_utime), tv(usage.ru_stime))
+    }
+}
+
+/// Voluntary context switches of this process so far: a worker thread parking for lack of
+/// work (waking it again is the expensive part).
+fn switches() -> u64 {
+    usage().ru_nvcsw as u64
 }
 
 /// Peak resident set size of this process image, in KiB: `VmHWM` from `/proc/self/status`.
@@ -135,6 +139,8 @@ struct Sample {
     ops: u64,
     wall: Duration,
     cpu: Duration,
+    kernel: Duration,
+    switches: u64,
     allocations: u64,
 }
 
@@ -145,6 +151,12 @@ impl Sample {
     fn cpu_ns(&self) -> f64 {
         self.cpu.as_nanos() as f64 / self.ops as f64
     }
+    fn kernel_ns(&self) -> f64 {
+        self.kernel.as_nanos() as f64 / self.ops as f64
+    }
+    fn switches(&self) -> f64 {
+        self.switches as f64 / self.ops as f64
+    }
     fn allocs(&self) -> f64 {
         self.allocations as f64 / self.ops as f64
     }
@@ -152,16 +164,20 @@ impl Sample {
 
 /// Measures `run`, which performs `ops` operations.
 async fn measure<F: Future<Output = ()>>(ops: u64, run: F) -> Sample {
-    let (cpu, allocations, wall) = (
-        cpu_time(),
+    let ((user, kernel), switched, allocations, wall) = (
+        user_and_system_time(),
+        switches(),
         ALLOCATIONS.load(Ordering::Relaxed),
         Instant::now(),
     );
     run.await;
+    let (user_after, kernel_after) = user_and_system_time();
     Sample {
         ops,
         wall: wall.elapsed(),
-        cpu: cpu_time() - cpu,
+        cpu: user_after + kernel_after - user - kernel,
+        kernel: kernel_after - kernel,
+        switches: switches() - switched,
         allocations: ALLOCATIONS.load(Ordering::Relaxed) - allocations,
     }
 }
@@ -172,26 +188,61 @@ struct Spread {
     median: f64,
     min: f64,
     max: f64,
+    /// 95 % interval of the median: a percentile bootstrap (2,000 resamples of the rounds,
+    /// with a fixed seed so that a run's table can be recomputed from its `sdk.json`).
+    ci95: (f64, f64),
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 impl Spread {
     fn of(values: &[f64]) -> Self {
         let mut v = values.to_vec();
-        v.sort_by(f64::total_cmp);
-        let median = if v.len() % 2 == 1 {
-            v[v.len() / 2]
-        } else {
-            (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+        let mid = median(&mut v);
+        // xorshift64*: enough to resample with, and no dependency.
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = |n: usize| {
+            seed ^= seed >> 12;
+            seed ^= seed << 25;
+            seed ^= seed >> 27;
+            (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
         };
+        let mut medians: Vec<f64> = (0..2000)
+            .map(|_| median(&mut (0..v.len()).map(|_| v[next(v.len())]).collect::<Vec<_>>()))
+            .collect();
+        medians.sort_by(f64::total_cmp);
         Self {
-            median,
+            median: mid,
             min: v[0],
             max: v[v.len() - 1],
+            ci95: (medians[50], medians[1949]),
         }
     }
 
     fn json(&self) -> Value {
-        json!({ "median": self.median, "min": self.min, "max": self.max })
+        json!({ "median": self.median, "min": self.min, "max": self.max,
+                "median_ci95": [self.ci95.0, self.ci95.1] })
+    }
+
+    /// The median, its 95 % interval and the min–max: what a target can be judged by.
+    fn show_ci(&self, decimals: usize) -> String {
+        format!(
+            "{:.d$} [{:.d$}, {:.d$}] ({:.d$}–{:.d$})",
+            self.median,
+            self.ci95.0,
+            self.ci95.1,
+            self.min,
+            self.max,
+            d = decimals
+        )
     }
 
     fn show(&self, decimals: usize) -> String {
@@ -475,6 +526,16 @@ impl Env {
     }
 }
 
+/// The raw contender's client: the settings `authed` gives its own client, so that a fair
+/// baseline also times out.
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
 /// One request the way a careful `reqwest` user writes it: a bearer header built once.
 async fn raw_get(raw: &reqwest::Client, url: &str, bearer: &reqwest::header::HeaderValue) -> Item {
     raw.get(url)
@@ -518,6 +579,9 @@ struct Plan {
     quick: bool,
     rounds: usize,
     requests: u64,
+    /// `--control`: the overhead scenario also runs a second raw `reqwest` client in every
+    /// round (an A/A control), to show what difference the machine resolves that day.
+    control: bool,
 }
 
 struct Report {
@@ -549,6 +613,8 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
         format!("{:.2}×", authed_size as f64 / raw_size as f64),
     );
 
+    // Built like `env.raw`, with a pool of its own.
+    let control = plan.control.then(raw_client);
     let mut levels = Vec::new();
     for in_flight in [1usize, 16, 64, 256] {
         let authed_run = |n: u64| {
@@ -560,8 +626,8 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
                 }
             })
         };
-        let raw_run = |n: u64| {
-            let (raw, bearer, url) = (env.raw.clone(), env.bearer.clone(), url.clone());
+        let raw_run = |raw: &reqwest::Client, n: u64| {
+            let (raw, bearer, url) = (raw.clone(), env.bearer.clone(), url.clone());
             drive(in_flight, n, move || {
                 let (raw, bearer, url) = (raw.clone(), bearer.clone(), url.clone());
                 async move {
@@ -569,31 +635,72 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
                 }
             })
         };
-        // Warm: open the connections both pools need at this concurrency.
+        // Warm: open the connections every pool needs at this concurrency.
         let warm = (in_flight * 4) as u64;
-        raw_run(warm).await;
+        raw_run(&env.raw, warm).await;
         authed_run(warm).await;
+        if let Some(control) = &control {
+            raw_run(control, warm).await;
+        }
 
         let (mut ratio, mut cpu_added, mut allocs, mut raw_allocs, mut cpu, mut raw_cpu) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut control_ratio, mut control_cpu_added) = (vec![], vec![]);
+        let (mut kernel_added, mut switches_added) = (vec![], vec![]);
         // Every round as measured, for a look at what a median hides (order, drift).
         let mut each = vec![];
         for round in 0..plan.rounds {
             let n = plan.requests;
-            let (a, r) = if round % 2 == 0 {
-                let r = measure(n, raw_run(n)).await;
-                (measure(n, authed_run(n)).await, r)
-            } else {
-                let a = measure(n, authed_run(n)).await;
-                (a, measure(n, raw_run(n)).await)
+            // Every order in turn, so that no contender keeps a place (0 raw, 1 authed,
+            // 2 the control).
+            let order = match &control {
+                None => [[0, 1].as_slice(), &[1, 0]][round % 2],
+                Some(_) => [
+                    [0, 1, 2],
+                    [1, 2, 0],
+                    [2, 0, 1],
+                    [0, 2, 1],
+                    [2, 1, 0],
+                    [1, 0, 2],
+                ][round % 6]
+                    .as_slice(),
             };
-            each.push(json!({
-                "authed_first": round % 2 == 1,
+            let mut samples: [Option<Sample>; 3] = [None, None, None];
+            for &who in order {
+                samples[who] = Some(match (who, &control) {
+                    (0, _) => measure(n, raw_run(&env.raw, n)).await,
+                    (1, _) => measure(n, authed_run(n)).await,
+                    (_, Some(control)) => measure(n, raw_run(control, n)).await,
+                    (_, None) => unreachable!("no control without --control"),
+                });
+            }
+            let [Some(r), Some(a), c] = samples else {
+                unreachable!("raw and authed run every round")
+            };
+            let mut round = json!({
+                "authed_first": order[0] == 1 || order[..2] == [2, 1],
                 "per_sec": { "authed": a.per_sec(), "raw": r.per_sec() },
                 "cpu_us": { "authed": a.cpu_ns() / 1000.0, "raw": r.cpu_ns() / 1000.0 },
-            }));
+                "kernel_us": { "authed": a.kernel_ns() / 1000.0, "raw": r.kernel_ns() / 1000.0 },
+                "switches": { "authed": a.switches(), "raw": r.switches() },
+            });
+            if let Some(c) = c {
+                round["order"] = json!(
+                    order
+                        .iter()
+                        .map(|&who| ["raw", "authed", "control"][who])
+                        .collect::<Vec<_>>()
+                );
+                round["per_sec"]["control"] = json!(c.per_sec());
+                round["cpu_us"]["control"] = json!(c.cpu_ns() / 1000.0);
+                control_ratio.push(c.per_sec() / r.per_sec());
+                control_cpu_added.push((c.cpu_ns() - r.cpu_ns()) / 1000.0);
+            }
+            each.push(round);
             ratio.push(a.per_sec() / r.per_sec());
             cpu_added.push((a.cpu_ns() - r.cpu_ns()) / 1000.0);
+            kernel_added.push((a.kernel_ns() - r.kernel_ns()) / 1000.0);
+            switches_added.push(a.switches() - r.switches());
             cpu.push(a.cpu_ns() / 1000.0);
             raw_cpu.push(r.cpu_ns() / 1000.0);
             allocs.push(a.allocs());
@@ -606,13 +713,24 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
             format!("GET + JSON, {in_flight} in flight: throughput"),
             String::new(),
             String::new(),
-            format!("{}×", ratio.show(3)),
+            format!("{}×", ratio.show_ci(3)),
         );
         report.row(
-            format!("  CPU per request (µs), added {} µs", cpu_added.show(2)),
+            format!("  CPU per request (µs), added {} µs", cpu_added.show_ci(2)),
             cpu.show(2),
             raw_cpu.show(2),
             format!("{:+.2} µs", cpu_added.median),
+        );
+        let (kernel_added, switches_added) =
+            (Spread::of(&kernel_added), Spread::of(&switches_added));
+        report.row(
+            "  of which in the kernel (µs); context switches",
+            String::new(),
+            String::new(),
+            format!(
+                "{:+.2} µs; {:+.3}",
+                kernel_added.median, switches_added.median
+            ),
         );
         report.row(
             "  allocations per request",
@@ -620,15 +738,35 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
             format!("{:.1}", raw_allocs.median),
             format!("{:+.1}", allocs.median - raw_allocs.median),
         );
-        levels.push(json!({
+        let mut level = json!({
             "in_flight": in_flight,
             "requests_per_round": plan.requests,
             "throughput_ratio": ratio.json(),
             "cpu_us_per_request": { "authed": cpu.json(), "raw": raw_cpu.json() },
             "cpu_us_added": cpu_added.json(),
+            "kernel_us_added": kernel_added.json(),
+            "voluntary_switches_added": switches_added.json(),
             "allocations_per_request": { "authed": allocs.json(), "raw": raw_allocs.json() },
             "rounds": each,
-        }));
+        });
+        if control.is_some() {
+            let (ratio, cpu_added) = (Spread::of(&control_ratio), Spread::of(&control_cpu_added));
+            report.row(
+                "  A/A control, a second raw client: throughput",
+                String::new(),
+                String::new(),
+                format!("{}×", ratio.show_ci(3)),
+            );
+            report.row(
+                format!("  A/A control: CPU added {} µs", cpu_added.show_ci(2)),
+                String::new(),
+                String::new(),
+                format!("{:+.2} µs", cpu_added.median),
+            );
+            level["control"] =
+                json!({ "throughput_ratio": ratio.json(), "cpu_us_added": cpu_added.json() });
+        }
+        levels.push(level);
     }
     report.json.insert(
         "overhead".into(),
@@ -1070,11 +1208,7 @@ fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
     .unwrap();
     let env = Env {
         port,
-        raw: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
+        raw: raw_client(),
         bearer: reqwest::header::HeaderValue::from_static("Bearer t0"),
     };
     runtime.block_on(async {
@@ -1182,6 +1316,7 @@ fn main() {
         quick,
         rounds: number("--rounds").unwrap_or(if quick { 2 } else { 7 }) as usize,
         requests: number("--requests").unwrap_or(if quick { 1_000 } else { 10_000 }),
+        control: args.iter().any(|a| a == "--control"),
     };
     let (mut server, port) = spawn_server();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -1190,12 +1325,7 @@ fn main() {
         .unwrap();
     let env = Env {
         port,
-        // The settings `authed` gives its own client: a fair baseline also times out.
-        raw: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
+        raw: raw_client(),
         bearer: {
             let mut value = reqwest::header::HeaderValue::from_static("Bearer t0");
             value.set_sensitive(true);
