@@ -127,7 +127,9 @@ pub(crate) fn execute(
     );
     async move {
         let (shared, request) = (&*shared, &request);
-        let started = StdInstant::now();
+        // For the log line of the outcome: the clock is not read when it is off.
+        let started = tracing::enabled!(target: "authed::request", tracing::Level::DEBUG)
+            .then(StdInstant::now);
         let policy = policy.as_ref().unwrap_or(&shared.retry_policy);
         // Cooldown, quota and budget describe the API server, not other origins.
         // Checked once per request: the URL is the same for every attempt.
@@ -180,7 +182,7 @@ pub(crate) fn execute(
         match &result {
             Ok(response) => {
                 span.record("status", response.status().as_u16());
-                tracing::debug!(target: "authed::request", elapsed_ms = started.elapsed().as_millis() as u64, "request succeeded");
+                tracing::debug!(target: "authed::request", elapsed_ms = started.map(|s| s.elapsed().as_millis() as u64), "request succeeded");
             }
             Err(err) => {
                 if let Some(status) = err.status() {
@@ -212,8 +214,11 @@ fn first_send<'a>(
     on_api: bool,
     policy: &Policy,
 ) -> Option<FirstSend<'a, impl Future<Output = reqwest::Result<reqwest::Response>> + use<>>> {
+    // One read of the client's clock for the token's expiry, the turn and the retry
+    // deadline's start.
+    let started = shared.clock.now();
     let token = if authenticates(request, on_api) {
-        match shared.tokens.now_or_wait() {
+        match shared.tokens.now_or_wait_at(started) {
             Ok(Ok(token)) => Some(token),
             // A token error is the general path's to report, a wait its to make.
             _ => return None,
@@ -221,9 +226,8 @@ fn first_send<'a>(
     } else {
         None
     };
-    let started = shared.clock.now();
     let turn = match on_api {
-        true => Some(shared.retry.turn_now(policy.max_retry_after)?),
+        true => Some(shared.retry.turn_now(started, policy.max_retry_after)?),
         false => None,
     };
     let budget = Budget::new(shared, request);

@@ -146,9 +146,17 @@ impl TokenCache {
     /// (single) refresh to wait for: lets a caller tell whether it waited (the send path
     /// bounds only a wait by the request's deadline).
     pub(crate) fn now_or_wait(&self) -> Result<Result<Arc<AccessToken>>, RefreshFuture> {
+        self.now_or_wait_at(self.shared.clock.now())
+    }
+
+    /// [`now_or_wait`](Self::now_or_wait) at `now`, read from the client's clock by a caller
+    /// that needs it for more than the token.
+    pub(crate) fn now_or_wait_at(
+        &self,
+        now: Instant,
+    ) -> Result<Result<Arc<AccessToken>>, RefreshFuture> {
         Err({
             let mut state = self.shared.lock_state();
-            let now = self.shared.clock.now();
             if let Some(token) = &state.token
                 && now < token.must_refresh_at
             {

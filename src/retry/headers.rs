@@ -130,7 +130,7 @@ const SEPARATE_FIELDS: [[&str; 3]; 2] = [
 
 /// Whether any header name is one of the rate-limit headers (all start with `ratelimit` or
 /// `x-ratelimit`; names are stored lowercase).
-fn has_rate_limit_headers(headers: &HeaderMap) -> bool {
+pub(crate) fn has_rate_limit_headers(headers: &HeaderMap) -> bool {
     headers.keys().any(|name| {
         let name = name.as_str().as_bytes();
         name.starts_with(b"ratelimit") || name.starts_with(b"x-ratelimit")

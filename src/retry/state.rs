@@ -24,7 +24,11 @@ use std::{
 use reqwest::{StatusCode, header::HeaderMap};
 use tokio::time::Instant;
 
-use super::{Budget, RateLimit, headers::MAX_SANE_WAIT, retry_after};
+use super::{
+    Budget, RateLimit,
+    headers::{MAX_SANE_WAIT, has_rate_limit_headers},
+    retry_after,
+};
 use crate::{StopReason, auth::Clock};
 
 /// Shared by every clone of a [`Client`](crate::Client).
@@ -409,8 +413,11 @@ impl ClientState {
 
     /// Takes in an answer **from the API origin**: a `429` with `Retry-After` holds every
     /// request of the client for that long; rate-limit headers update the quota. An answer
-    /// without either costs one scan of the header names and no lock.
+    /// without either costs one scan of the header names, and neither a lock nor a clock read.
     pub(crate) fn observe(&self, status: StatusCode, headers: &HeaderMap) {
+        if status != StatusCode::TOO_MANY_REQUESTS && !has_rate_limit_headers(headers) {
+            return;
+        }
         let now_utc = self.clock.now_utc();
         let now = self.clock.now();
         let seen = RateLimit::from_headers(headers, now_utc, now);
@@ -531,9 +538,9 @@ impl ClientState {
     /// The turn [`wait_turn`](Self::wait_turn) would give at once, with the request's budget
     /// credit ([`deposit`](Self::deposit)): `None`, and nothing counted, when something holds
     /// requests back. The send path's first attempt takes it without a future of its own.
-    pub(crate) fn turn_now(&self, max_wait: Duration) -> Option<InFlight<'_>> {
-        self.turn_at(self.clock.now(), max_wait, None, None, true)
-            .ok()
+    /// `now` is read from the client's clock by the caller.
+    pub(crate) fn turn_now(&self, now: Instant, max_wait: Duration) -> Option<InFlight<'_>> {
+        self.turn_at(now, max_wait, None, None, true).ok()
     }
 
     /// The request's turn if nothing holds requests back at `now` (a hold ending by
