@@ -536,6 +536,16 @@ fn raw_client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The raw contender's header, built once as a user builds it from a token read at run time
+/// (not `from_static`, which only a token known at compile time allows): its clones then
+/// share one buffer and count references to it, as `authed`'s cached header's do.
+fn bearer() -> reqwest::header::HeaderValue {
+    let token = String::from("t0");
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    value.set_sensitive(true);
+    value
+}
+
 /// One request the way a careful `reqwest` user writes it: a bearer header built once.
 async fn raw_get(raw: &reqwest::Client, url: &str, bearer: &reqwest::header::HeaderValue) -> Item {
     raw.get(url)
@@ -1060,7 +1070,7 @@ fn run_memory_child() {
     let env = Env {
         port,
         raw: reqwest::Client::new(),
-        bearer: reqwest::header::HeaderValue::from_static("Bearer t0"),
+        bearer: bearer(),
     };
     let (count, heap) = runtime.block_on(async {
         let client = env.authed(0, 3600);
@@ -1209,7 +1219,7 @@ fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
     let env = Env {
         port,
         raw: raw_client(),
-        bearer: reqwest::header::HeaderValue::from_static("Bearer t0"),
+        bearer: bearer(),
     };
     runtime.block_on(async {
         let client = env.authed(0, 3600);
@@ -1326,11 +1336,7 @@ fn main() {
     let env = Env {
         port,
         raw: raw_client(),
-        bearer: {
-            let mut value = reqwest::header::HeaderValue::from_static("Bearer t0");
-            value.set_sensitive(true);
-            value
-        },
+        bearer: bearer(),
     };
     let mut report = Report {
         json: serde_json::Map::new(),
