@@ -239,12 +239,14 @@ fn two_clients_logs_are_told_apart_by_name_and_origin() {
         assert!(line.contains(r#"grant="refresh_token""#), "{line}");
         assert!(line.contains("reason="), "{line}");
     }
-    // The clock is read for it only when the line is on: it is on here.
+    // The clock is read for it, and the status recorded on the request's span, only when
+    // they are on: they are on here.
     let done = lines
         .iter()
         .find(|l| l.contains("request succeeded"))
         .expect("a success is logged");
     assert!(done.contains("elapsed_ms="), "{done}");
+    assert!(done.contains("status=200"), "{done}");
 }
 
 #[test]
