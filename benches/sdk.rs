@@ -88,6 +88,17 @@ static ALLOCATOR: Counting = Counting;
 
 // ===== measurement helpers =====
 
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock `perf record -k CLOCK_MONOTONIC` stamps samples with.
+fn monotonic_ns() -> u128 {
+    // SAFETY: clock_gettime writes into the zeroed struct we own.
+    let ts = unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+        ts
+    };
+    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
+}
+
 /// This process's CPU time in user space and in the kernel (`getrusage`).
 fn user_and_system_time() -> (Duration, Duration) {
     let usage = usage();
@@ -623,6 +634,10 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
         format!("{:.2}×", authed_size as f64 / raw_size as f64),
     );
 
+    // `AUTHED_BENCH_WINDOWS=FILE`: when each contender ran (CLOCK_MONOTONIC ns), to split a
+    // `perf record -k CLOCK_MONOTONIC` profile of the run by contender (docs/benchmarks.md).
+    let mut windows = std::env::var_os("AUTHED_BENCH_WINDOWS")
+        .map(|path| std::fs::File::create(path).expect("the windows file can be written"));
     // Built like `env.raw`, with a pool of its own.
     let control = plan.control.then(raw_client);
     let mut levels = Vec::new();
@@ -677,12 +692,17 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
             };
             let mut samples: [Option<Sample>; 3] = [None, None, None];
             for &who in order {
+                let from = monotonic_ns();
                 samples[who] = Some(match (who, &control) {
                     (0, _) => measure(n, raw_run(&env.raw, n)).await,
                     (1, _) => measure(n, authed_run(n)).await,
                     (_, Some(control)) => measure(n, raw_run(control, n)).await,
                     (_, None) => unreachable!("no control without --control"),
                 });
+                if let Some(windows) = &mut windows {
+                    let name = ["raw", "authed", "control"][who];
+                    writeln!(windows, "{name} {in_flight} {n} {from} {}", monotonic_ns()).unwrap();
+                }
             }
             let [Some(r), Some(a), c] = samples else {
                 unreachable!("raw and authed run every round")
