@@ -8,7 +8,8 @@
 //! a small hyper server), so the CPU time and allocations measured here are the client's alone.
 //! Contenders are interleaved round by round (the order alternates) and the table shows the
 //! median of the per-round ratios with their min–max, so that load from other processes falls
-//! on both sides.
+//! on both sides; overhead medians also carry a 95 % bootstrap interval, and `--control` adds
+//! a second raw client to every round, an A/A difference that shows what the run resolves.
 //!
 //! Scenarios:
 //! - **overhead**: `GET` + JSON decode at 1, 16, 64 and 256 requests in flight, `authed` against
