@@ -116,10 +116,12 @@ fn usage() -> libc::rusage {
     }
 }
 
-/// Voluntary context switches of this process so far: a worker thread parking for lack of
-/// work (waking it again is the expensive part).
-fn switches() -> u64 {
-    usage().ru_nvcsw as u64
+/// Context switches of this process so far: voluntary (a worker thread parking for lack of
+/// work; waking it again is the expensive part) and involuntary (a thread preempted, by the
+/// server process or another thread woken on its CPU).
+fn switches() -> (u64, u64) {
+    let usage = usage();
+    (usage.ru_nvcsw as u64, usage.ru_nivcsw as u64)
 }
 
 /// Peak resident set size of this process image, in KiB: `VmHWM` from `/proc/self/status`.
@@ -153,6 +155,7 @@ struct Sample {
     cpu: Duration,
     kernel: Duration,
     switches: u64,
+    preempted: u64,
     allocations: u64,
 }
 
@@ -169,6 +172,9 @@ impl Sample {
     fn switches(&self) -> f64 {
         self.switches as f64 / self.ops as f64
     }
+    fn preempted(&self) -> f64 {
+        self.preempted as f64 / self.ops as f64
+    }
     fn allocs(&self) -> f64 {
         self.allocations as f64 / self.ops as f64
     }
@@ -176,7 +182,7 @@ impl Sample {
 
 /// Measures `run`, which performs `ops` operations.
 async fn measure<F: Future<Output = ()>>(ops: u64, run: F) -> Sample {
-    let ((user, kernel), switched, allocations, wall) = (
+    let ((user, kernel), (switched, preempted), allocations, wall) = (
         user_and_system_time(),
         switches(),
         ALLOCATIONS.load(Ordering::Relaxed),
@@ -184,12 +190,14 @@ async fn measure<F: Future<Output = ()>>(ops: u64, run: F) -> Sample {
     );
     run.await;
     let (user_after, kernel_after) = user_and_system_time();
+    let (switched_after, preempted_after) = switches();
     Sample {
         ops,
         wall: wall.elapsed(),
         cpu: user_after + kernel_after - user - kernel,
         kernel: kernel_after - kernel,
-        switches: switches() - switched,
+        switches: switched_after - switched,
+        preempted: preempted_after - preempted,
         allocations: ALLOCATIONS.load(Ordering::Relaxed) - allocations,
     }
 }
@@ -672,7 +680,7 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
         let (mut ratio, mut cpu_added, mut allocs, mut raw_allocs, mut cpu, mut raw_cpu) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
         let (mut control_ratio, mut control_cpu_added) = (vec![], vec![]);
-        let (mut kernel_added, mut switches_added) = (vec![], vec![]);
+        let (mut kernel_added, mut switches_added, mut preempted_added) = (vec![], vec![], vec![]);
         // Every round as measured, for a look at what a median hides (order, drift).
         let mut each = vec![];
         for round in 0..plan.rounds {
@@ -714,6 +722,7 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
                 "cpu_us": { "authed": a.cpu_ns() / 1000.0, "raw": r.cpu_ns() / 1000.0 },
                 "kernel_us": { "authed": a.kernel_ns() / 1000.0, "raw": r.kernel_ns() / 1000.0 },
                 "switches": { "authed": a.switches(), "raw": r.switches() },
+                "preempted": { "authed": a.preempted(), "raw": r.preempted() },
             });
             if let Some(c) = c {
                 round["order"] = json!(
@@ -732,6 +741,7 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
             cpu_added.push((a.cpu_ns() - r.cpu_ns()) / 1000.0);
             kernel_added.push((a.kernel_ns() - r.kernel_ns()) / 1000.0);
             switches_added.push(a.switches() - r.switches());
+            preempted_added.push(a.preempted() - r.preempted());
             cpu.push(a.cpu_ns() / 1000.0);
             raw_cpu.push(r.cpu_ns() / 1000.0);
             allocs.push(a.allocs());
@@ -754,13 +764,14 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
         );
         let (kernel_added, switches_added) =
             (Spread::of(&kernel_added), Spread::of(&switches_added));
+        let preempted_added = Spread::of(&preempted_added);
         report.row(
-            "  of which in the kernel (µs); context switches",
+            "  of which in the kernel (µs); context switches, voluntary and not",
             String::new(),
             String::new(),
             format!(
-                "{:+.2} µs; {:+.3}",
-                kernel_added.median, switches_added.median
+                "{:+.2} µs; {:+.3}, {:+.3}",
+                kernel_added.median, switches_added.median, preempted_added.median
             ),
         );
         report.row(
@@ -777,6 +788,7 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
             "cpu_us_added": cpu_added.json(),
             "kernel_us_added": kernel_added.json(),
             "voluntary_switches_added": switches_added.json(),
+            "involuntary_switches_added": preempted_added.json(),
             "allocations_per_request": { "authed": allocs.json(), "raw": raw_allocs.json() },
             "rounds": each,
         });
