@@ -102,11 +102,18 @@ fn monotonic_ns() -> u128 {
 
 /// This process's CPU time in user space and in the kernel (`getrusage`).
 fn user_and_system_time() -> (Duration, Duration) {
-    let usage = usage();
+    cpu_of(&usage())
+}
+
+/// The user and kernel CPU time of a `getrusage` reading.
+fn cpu_of(usage: &libc::rusage) -> (Duration, Duration) {
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     (tv(usage.ru_utime), tv(usage.ru_stime))
 }
 
+/// This process's resource usage so far: CPU time, and context switches, voluntary (a worker
+/// thread parking for lack of work; waking it again is the expensive part) and involuntary (a
+/// thread preempted, by the server process or another thread woken on its CPU).
 fn usage() -> libc::rusage {
     // SAFETY: getrusage writes into the zeroed struct we own.
     unsafe {
@@ -114,14 +121,6 @@ fn usage() -> libc::rusage {
         libc::getrusage(libc::RUSAGE_SELF, &mut usage);
         usage
     }
-}
-
-/// Context switches of this process so far: voluntary (a worker thread parking for lack of
-/// work; waking it again is the expensive part) and involuntary (a thread preempted, by the
-/// server process or another thread woken on its CPU).
-fn switches() -> (u64, u64) {
-    let usage = usage();
-    (usage.ru_nvcsw as u64, usage.ru_nivcsw as u64)
 }
 
 /// Peak resident set size of this process image, in KiB: `VmHWM` from `/proc/self/status`.
@@ -182,22 +181,18 @@ impl Sample {
 
 /// Measures `run`, which performs `ops` operations.
 async fn measure<F: Future<Output = ()>>(ops: u64, run: F) -> Sample {
-    let ((user, kernel), (switched, preempted), allocations, wall) = (
-        user_and_system_time(),
-        switches(),
-        ALLOCATIONS.load(Ordering::Relaxed),
-        Instant::now(),
-    );
+    let (before, allocations, wall) =
+        (usage(), ALLOCATIONS.load(Ordering::Relaxed), Instant::now());
     run.await;
-    let (user_after, kernel_after) = user_and_system_time();
-    let (switched_after, preempted_after) = switches();
+    let (wall, after) = (wall.elapsed(), usage());
+    let ((user, kernel), (user_after, kernel_after)) = (cpu_of(&before), cpu_of(&after));
     Sample {
         ops,
-        wall: wall.elapsed(),
+        wall,
         cpu: user_after + kernel_after - user - kernel,
         kernel: kernel_after - kernel,
-        switches: switched_after - switched,
-        preempted: preempted_after - preempted,
+        switches: (after.ru_nvcsw - before.ru_nvcsw) as u64,
+        preempted: (after.ru_nivcsw - before.ru_nivcsw) as u64,
         allocations: ALLOCATIONS.load(Ordering::Relaxed) - allocations,
     }
 }
@@ -717,7 +712,8 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
                 unreachable!("raw and authed run every round")
             };
             let mut round = json!({
-                "authed_first": order[0] == 1 || order[..2] == [2, 1],
+                "authed_first": order.iter().position(|&who| who == 1)
+                    < order.iter().position(|&who| who == 0),
                 "per_sec": { "authed": a.per_sec(), "raw": r.per_sec() },
                 "cpu_us": { "authed": a.cpu_ns() / 1000.0, "raw": r.cpu_ns() / 1000.0 },
                 "kernel_us": { "authed": a.kernel_ns() / 1000.0, "raw": r.kernel_ns() / 1000.0 },
