@@ -16,7 +16,7 @@
 use std::{
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicU32, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -35,6 +35,10 @@ use crate::{StopReason, auth::Clock};
 #[derive(Debug)]
 pub(crate) struct ClientState {
     state: Mutex<State>,
+    /// Whether the state holds nothing a request's turn must look at or change: no cooldown,
+    /// no quota, no learned limit, a full retry budget, no fleet. Then a turn is taken without
+    /// the lock ([`turn_now`](Self::turn_now)). Written under the lock, on every unlock.
+    calm: AtomicBool,
     /// Requests sent and not answered yet: they will use quota the last answer did not count.
     in_flight: AtomicU32,
     clock: Arc<dyn Clock>,
@@ -94,6 +98,41 @@ struct Learned {
     full_windows: u32,
     /// Raises since the limit was last learned from a `429`.
     raises: u32,
+}
+
+/// The locked [`State`]; on unlock it records whether the state is calm
+/// ([`ClientState::calm`]).
+struct Locked<'a> {
+    state: MutexGuard<'a, State>,
+    owner: &'a ClientState,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // Still under the lock (the guard is dropped after this): the last unlock wins.
+        let (state, owner) = (&*self.state, self.owner);
+        let calm = owner.shared.is_none()
+            && state.cooldown_until.is_none()
+            && state.learned.limit.is_none()
+            && state.learned.pending.is_none()
+            && state.quota.is_idle()
+            && state.balance_milli >= owner.reserve_milli;
+        owner.calm.store(calm, Ordering::Release);
+    }
 }
 
 /// A learned limit not used for this long (no request sent) is forgotten.
@@ -157,6 +196,12 @@ impl Quota {
             self.reset_at = self.span.map(|span| now + span);
             self.sent = Some(u64::from(in_flight));
         }
+    }
+
+    /// Whether nothing is counted or held: no window known (quota headers never seen, or a
+    /// learned limit forgotten).
+    fn is_idle(&self) -> bool {
+        self.reset_at.is_none() && self.left.is_none() && self.sent.is_none()
     }
 
     /// Whether the current window has reset by `now`.
@@ -272,6 +317,7 @@ impl ClientState {
                 balance_milli: reserve_milli,
                 learned: Learned::default(),
             }),
+            calm: AtomicBool::new(true),
             in_flight: AtomicU32::new(0),
             clock,
             reserve_milli,
@@ -381,6 +427,8 @@ impl ClientState {
 
     /// Shares cooldowns and quota holds with a fleet (see [`SharedCooldown`]).
     pub(crate) fn with_shared_cooldown(mut self, shared: Option<Arc<dyn SharedCooldown>>) -> Self {
+        // A hold of the fleet is asked for on every turn: never calm.
+        self.calm = AtomicBool::new(shared.is_none());
         self.shared = shared;
         self
     }
@@ -400,9 +448,12 @@ impl ClientState {
         Some(now + left)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> Locked<'_> {
         // Every update leaves a consistent state, so a poisoned lock can be used as it is.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        Locked {
+            state: self.state.lock().unwrap_or_else(|e| e.into_inner()),
+            owner: self,
+        }
     }
 
     /// The rate-limit values last seen, their age read on the client's clock.
@@ -540,7 +591,20 @@ impl ClientState {
     /// requests back. The send path's first attempt takes it without a future of its own.
     /// `now` is read from the client's clock by the caller.
     pub(crate) fn turn_now(&self, now: Instant, max_wait: Duration) -> Option<InFlight<'_>> {
+        // Nothing to hold the request or to count but the request itself (nearly every
+        // request): no lock. A hold set meanwhile applies from the next request on, as if
+        // this one had taken the lock first.
+        if self.calm.load(Ordering::Acquire) {
+            return Some(self.start());
+        }
         self.turn_at(now, max_wait, None, None, true).ok()
+    }
+
+    /// Counts a request as sent, in the current window of the adaptive limit.
+    fn start(&self) -> InFlight<'_> {
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight { state: self, epoch }
     }
 
     /// The request's turn if nothing holds requests back at `now` (a hold ending by
@@ -556,6 +620,10 @@ impl ClientState {
     ) -> Result<InFlight<'_>, (Instant, &'static str)> {
         let mut state = self.lock();
         self.advance(&mut state, now);
+        // A cooldown that is over holds nothing, and keeps no turn from being calm.
+        if state.cooldown_until.is_some_and(|until| until <= now) {
+            state.cooldown_until = None;
+        }
         let cooldown = state
             .cooldown_until
             .max(self.fleet_hold(now))
@@ -589,10 +657,8 @@ impl ClientState {
         if deposit {
             self.credit(&mut state);
         }
-        let epoch = self.epoch.load(Ordering::Relaxed);
-        drop(state);
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        Ok(InFlight { state: self, epoch })
+        // Under the lock, so that the window it is counted in is the one just checked.
+        Ok(self.start())
     }
 
     /// Credits the budget for one request.
@@ -745,12 +811,68 @@ mod tests {
         ClientState::new(Budget::default(), true, Arc::new(SystemClock))
     }
 
-    /// A turn if the request may be sent now; `None` if it would be held.
+    /// A turn if the request may be sent now; `None` if it would be held. Taken as the send
+    /// path takes the first send's (without the lock while the state is calm).
     fn send_now(state: &ClientState) -> Option<InFlight<'_>> {
-        state
-            .wait_turn(Duration::from_secs(60), None)
-            .now_or_never()
-            .map(|turn| turn.expect("not refused"))
+        state.turn_now(Instant::now(), Duration::from_secs(60))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_is_taken_without_the_lock_only_while_nothing_is_held() {
+        let state = ClientState::new(Budget::default(), true, Arc::new(SystemClock));
+        let calm = |state: &ClientState| state.calm.load(Ordering::Acquire);
+        assert!(calm(&state) && send_now(&state).is_some());
+        // A 429 holds every request for its `Retry-After`, then the turns are calm again.
+        too_many_requests(&state);
+        assert!(!calm(&state));
+        assert!(send_now(&state).is_none(), "held by the cooldown");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(send_now(&state).is_some());
+        assert!(calm(&state), "an expired cooldown is cleared");
+        // A retry taken from the full budget: each turn credits it again (0.2 of a retry),
+        // under the lock, until it is full.
+        assert!(state.withdraw());
+        assert!(!calm(&state));
+        for _ in 0..4 {
+            drop(send_now(&state));
+            assert!(!calm(&state));
+        }
+        drop(send_now(&state));
+        assert!(calm(&state), "full again after 5 turns");
+        // A quota reported by the server is counted by every turn: never calm again.
+        let headers = HeaderMap::from_iter([(
+            reqwest::header::HeaderName::from_static("ratelimit"),
+            reqwest::header::HeaderValue::from_static("limit=3, remaining=3, reset=1"),
+        )]);
+        state.observe(StatusCode::OK, &headers);
+        assert!(!calm(&state));
+        let turns: Vec<_> = (0..3)
+            .map(|_| send_now(&state).expect("in the quota"))
+            .collect();
+        assert!(send_now(&state).is_none(), "the quota is used up");
+        drop(turns);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(send_now(&state).is_some(), "a new window");
+        assert!(!calm(&state));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fleet_member_always_asks_the_fleet() {
+        #[derive(Debug)]
+        struct Held;
+        impl SharedCooldown for Held {
+            fn publish(&self, _until: std::time::SystemTime) {}
+            fn held_until(&self) -> Option<std::time::SystemTime> {
+                Some(std::time::SystemTime::now() + Duration::from_secs(5))
+            }
+        }
+        let state = ClientState::new(Budget::default(), true, Arc::new(SystemClock))
+            .with_shared_cooldown(Some(Arc::new(Held)));
+        assert!(
+            send_now(&state).is_none(),
+            "held by another client of the fleet"
+        );
+        assert!(!state.calm.load(Ordering::Acquire));
     }
 
     /// How many requests may be sent now, each answered with success at once (at most 1,000).
