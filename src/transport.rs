@@ -237,7 +237,8 @@ fn first_send<'a>(
     };
     let budget = Budget::new(shared, request);
     let hop = Hop::first(request, on_api);
-    let send = prepare(shared, request, &hop, token.as_deref(), budget).map(|b| b.send());
+    let send = prepare(shared, request, &hop, token.as_deref(), budget)
+        .map(|prepared| shared.http.execute(prepared));
     Some(FirstSend {
         begun: retry::Begun { started, turn },
         token,
@@ -465,9 +466,10 @@ async fn send(
         let response = match first.take() {
             Some(outcome) => outcome?,
             None => {
-                let builder = prepare(shared, request, &hop, token, budget)?;
-                builder
-                    .send()
+                let prepared = prepare(shared, request, &hop, token, budget)?;
+                shared
+                    .http
+                    .execute(prepared)
                     .await
                     .map_err(|e| transport_error(request, e))?
             }
@@ -547,53 +549,67 @@ impl Hop {
 
 /// The `reqwest` request of one hop: headers, token and body as [`send`] describes, and what
 /// is left of the budget if the send needs a timeout of its own.
+///
+/// A `reqwest::Request`, sent with `Client::execute`, rather than `Client::request`'s
+/// builder: the builder holds a clone of the HTTP client (a reference count that every
+/// worker thread updates) only to hand the request back to it.
 fn prepare(
     shared: &Shared,
     request: &Request,
     hop: &Hop,
     token: Option<&AccessToken>,
     budget: Budget,
-) -> Result<reqwest::RequestBuilder> {
+) -> Result<reqwest::Request> {
     let url = hop.url.as_ref().unwrap_or(&request.url);
-    let mut builder = shared.http.request(hop.method.clone(), url.clone());
+    let mut prepared = reqwest::Request::new(hop.method.clone(), url.clone());
+    let headers = prepared.headers_mut();
     if hop.on_api && !shared.default_headers.is_empty() {
-        builder = builder.headers(shared.default_headers.clone());
+        *headers = shared.default_headers.clone();
     }
-    if hop.on_origin {
+    // The request's own headers replace the defaults of their names; off its origin, its
+    // credentials stay behind.
+    let carried = |name: &header::HeaderName| {
+        hop.on_origin
+            || ![
+                header::AUTHORIZATION,
+                header::COOKIE,
+                header::PROXY_AUTHORIZATION,
+            ]
+            .contains(name)
+    };
+    if headers.is_empty() && hop.on_origin {
+        // Nothing to replace: the request's own headers as they are.
         if !request.headers.is_empty() {
-            builder = builder.headers(request.headers.clone());
+            headers.clone_from(&request.headers);
         }
     } else {
-        let mut headers = request.headers.clone();
-        for sensitive in [
-            header::AUTHORIZATION,
-            header::COOKIE,
-            header::PROXY_AUTHORIZATION,
-        ] {
-            headers.remove(sensitive);
+        for name in request.headers.keys().filter(|name| carried(name)) {
+            headers.remove(name);
         }
-        builder = builder.headers(headers);
+        for (name, value) in request.headers.iter().filter(|(name, _)| carried(name)) {
+            headers.append(name.clone(), value.clone());
+        }
     }
     if let (Some(token), true) = (token, hop.on_api) {
-        builder = builder.header(header::AUTHORIZATION, token.header_value().clone());
+        headers.append(header::AUTHORIZATION, token.header_value().clone());
     }
     if hop.with_body {
         match &request.body {
-            Some(Body::Bytes(bytes)) => builder = builder.body(bytes.clone()),
+            Some(Body::Bytes(bytes)) => *prepared.body_mut() = Some(bytes.clone().into()),
             Some(Body::Stream(stream)) => {
                 let stream = stream.lock().unwrap_or_else(|e| e.into_inner()).take();
                 let stream = stream.ok_or_else(|| {
                     Error::config("a streaming request body cannot be sent twice")
                 })?;
-                builder = builder.body(stream);
+                *prepared.body_mut() = Some(stream);
             }
             None => {}
         }
     }
     if let Some(left) = budget.left(What(&request.method, &request.url))? {
-        builder = builder.timeout(left);
+        *prepared.timeout_mut() = Some(left);
     }
-    Ok(builder)
+    Ok(prepared)
 }
 
 /// A send that failed: named by method and path, never the query.

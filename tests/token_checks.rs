@@ -175,6 +175,45 @@ async fn default_headers_and_the_token_are_sent_only_to_the_api_origin() {
 }
 
 #[tokio::test]
+async fn a_requests_own_header_replaces_the_default_of_its_name() {
+    let api = MockServer::start().await;
+    common::mount_token_endpoint(&api).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&api)
+        .await;
+    let mut defaults = HeaderMap::new();
+    defaults.insert("x-tenant", "default".parse().unwrap());
+    defaults.insert("x-api-key", "key-0123456789".parse().unwrap());
+    let client = common::builder(&api)
+        .default_headers(defaults)
+        .build()
+        .unwrap();
+
+    client
+        .get("/own")
+        .header("x-tenant", "mine")
+        .header("x-trace", "a")
+        .header("x-trace", "b")
+        .send::<Value>()
+        .await
+        .unwrap();
+
+    let sent = &received(&api, "/own").await[0];
+    let values = |name: &str| {
+        sent.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(values("x-tenant"), ["mine"], "the request's own value only");
+    assert_eq!(values("x-api-key"), ["key-0123456789"]);
+    assert_eq!(values("x-trace"), ["a", "b"]);
+    assert_eq!(values("authorization").len(), 1);
+}
+
+#[tokio::test]
 async fn a_401_from_another_origin_does_not_burn_a_refresh() {
     let api = MockServer::start().await;
     let other = MockServer::start().await;
