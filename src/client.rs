@@ -1,6 +1,6 @@
 //! [`Client`], [`ClientBuilder`] and [`RequestBuilder`].
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{borrow::Cow, fmt, sync::Arc, time::Duration};
 
 use futures_util::{
     TryFutureExt,
@@ -512,7 +512,8 @@ pub struct ClientBuilder {
     default_lifetime: Duration,
     timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
-    user_agent: String,
+    /// Borrowed: the default, a static value.
+    user_agent: Cow<'static, str>,
     default_headers: HeaderMap,
     retry_policy: Policy,
     retry_budget: retry::Budget,
@@ -579,7 +580,7 @@ impl ClientBuilder {
             default_lifetime: DEFAULT_TOKEN_LIFETIME,
             timeout: Some(Duration::from_secs(30)),
             connect_timeout: Some(Duration::from_secs(10)),
-            user_agent: concat!("authed/", env!("CARGO_PKG_VERSION")).to_owned(),
+            user_agent: Cow::Borrowed(concat!("authed/", env!("CARGO_PKG_VERSION"))),
             default_headers: HeaderMap::new(),
             retry_policy: Policy::default(),
             retry_budget: retry::Budget::default(),
@@ -799,7 +800,7 @@ impl ClientBuilder {
 
     /// The `User-Agent` header (default `authed/<version>`).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.user_agent = user_agent.into();
+        self.user_agent = Cow::Owned(user_agent.into());
         self
     }
 
@@ -904,8 +905,13 @@ impl ClientBuilder {
         base_url.set_query(None);
         base_url.set_fragment(None);
 
-        let user_agent = HeaderValue::try_from(self.user_agent)
-            .map_err(|e| Error::config("invalid user agent").with_source(e))?;
+        // `reqwest` copies its default headers into every request: a static value is copied
+        // without counting a reference that every worker thread would update.
+        let user_agent = match self.user_agent {
+            Cow::Borrowed(static_value) => HeaderValue::from_static(static_value),
+            Cow::Owned(value) => HeaderValue::try_from(value)
+                .map_err(|e| Error::config("invalid user agent").with_source(e))?,
+        };
         let mut http = reqwest::Client::builder()
             .user_agent(user_agent)
             .pool_idle_timeout(self.pool_idle_timeout);

@@ -214,6 +214,42 @@ async fn a_requests_own_header_replaces_the_default_of_its_name() {
 }
 
 #[tokio::test]
+async fn the_user_agent_names_authed_unless_set() {
+    let api = MockServer::start().await;
+    common::mount_token_endpoint(&api).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&api)
+        .await;
+    let agent = |path_: &'static str| {
+        let api = &api;
+        async move {
+            let sent = received(api, path_).await;
+            sent[0].headers["user-agent"].to_str().unwrap().to_owned()
+        }
+    };
+
+    let client = common::builder(&api).build().unwrap();
+    client.get("/default").send::<Value>().await.unwrap();
+    let named = common::builder(&api)
+        .user_agent("acme-billing/3.1")
+        .build()
+        .unwrap();
+    named.get("/named").send::<Value>().await.unwrap();
+
+    assert_eq!(
+        agent("/default").await,
+        concat!("authed/", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(agent("/named").await, "acme-billing/3.1");
+    let err = common::builder(&api)
+        .user_agent("bad\nagent")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+}
+
+#[tokio::test]
 async fn a_401_from_another_origin_does_not_burn_a_refresh() {
     let api = MockServer::start().await;
     let other = MockServer::start().await;
