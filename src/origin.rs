@@ -49,7 +49,11 @@ fn check_url(url: Url, what: &str) -> Result<Url> {
 /// **that must stay on the API origin**: `//host/x`, `\\host\x` and the like, which a URL
 /// parser would resolve to another host, are refused.
 pub(crate) fn resolve(base: &Url, path: &str) -> Result<Url> {
-    if let Ok(absolute) = Url::parse(path) {
+    // A path that starts with `/` is never an absolute URL (a scheme comes first): not parsed
+    // as one, which costs an allocation to fail.
+    if !path.starts_with('/')
+        && let Ok(absolute) = Url::parse(path)
+    {
         return check_url(absolute, "request URL");
     }
     let invalid = || Error::config(format!("{path:?} is not a valid request path"));
@@ -152,6 +156,8 @@ mod tests {
             "/\\127.0.0.2/x",
             "\\/127.0.0.2/x",
             "\\\\127.0.0.2\\x",
+            "/https://127.0.0.2/x",
+            "///127.0.0.2/x",
         ] {
             match resolve(&base, escape) {
                 Ok(url) => assert!(same_origin(&url, &base), "{escape}: {url}"),
