@@ -118,10 +118,15 @@ impl Client {
 
     /// Starts a request with any method.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let (url, on_api) = match resolve(&self.inner.base_url, path) {
+            Ok((url, joined)) => (Ok(url), joined),
+            Err(err) => (Err(err), false),
+        };
         RequestBuilder {
             client: self.clone(),
             method,
-            url: self.url(path),
+            url,
+            on_api,
             headers: HeaderMap::new(),
             body: None,
             timeout: None,
@@ -129,12 +134,6 @@ impl Client {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             error: None,
         }
-    }
-
-    /// Resolves `path` against the base URL: a relative path stays on the API origin; an
-    /// absolute URL follows the https rule.
-    pub(crate) fn url(&self, path: &str) -> Result<Url> {
-        resolve(&self.inner.base_url, path)
     }
 
     /// The client's name in logs and metrics ([`ClientBuilder::name`], by default the API host).
@@ -215,6 +214,9 @@ pub struct RequestBuilder {
     client: Client,
     method: Method,
     url: Result<Url>,
+    /// Whether the URL is known to be on the API origin: a relative path, joined to the base
+    /// URL and checked (else the send path checks it).
+    on_api: bool,
     headers: HeaderMap,
     body: Option<transport::Body>,
     timeout: Option<Duration>,
@@ -399,6 +401,7 @@ impl RequestBuilder {
         let request = transport::Request {
             method: self.method,
             url,
+            on_api: self.on_api,
             headers: self.headers,
             body: self.body,
             timeout: self.timeout,
@@ -441,6 +444,7 @@ impl RequestBuilder {
             client: self.client.clone(),
             method: self.method.clone(),
             url: Ok(url),
+            on_api: false,
             headers: self.headers.clone(),
             body,
             timeout: self.timeout,

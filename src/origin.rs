@@ -43,18 +43,19 @@ fn check_url(url: Url, what: &str) -> Result<Url> {
     Ok(url)
 }
 
-/// Resolves a request path against the API base URL.
+/// Resolves a request path against the API base URL, and says whether it was joined to it
+/// (and so is on the API origin, checked here).
 ///
 /// An absolute URL (any scheme spelling) is checked by the URL rules; anything else is a path
 /// **that must stay on the API origin**: `//host/x`, `\\host\x` and the like, which a URL
 /// parser would resolve to another host, are refused.
-pub(crate) fn resolve(base: &Url, path: &str) -> Result<Url> {
+pub(crate) fn resolve(base: &Url, path: &str) -> Result<(Url, bool)> {
     // A path that starts with `/` is never an absolute URL (a scheme comes first): not parsed
     // as one, which costs an allocation to fail.
     if !path.starts_with('/')
         && let Ok(absolute) = Url::parse(path)
     {
-        return check_url(absolute, "request URL");
+        return check_url(absolute, "request URL").map(|url| (url, false));
     }
     let invalid = || Error::config(format!("{path:?} is not a valid request path"));
     let joined = base
@@ -65,7 +66,7 @@ pub(crate) fn resolve(base: &Url, path: &str) -> Result<Url> {
             "the request path {path:?} leaves the API origin; pass an absolute https:// URL to call another host"
         )));
     }
-    Ok(joined)
+    Ok((joined, true))
 }
 
 /// Whether two URLs have the same origin (scheme, host, port), without allocating.
@@ -146,7 +147,7 @@ mod tests {
     fn relative_paths_stay_on_the_api_origin() {
         let base = Url::parse("http://127.0.0.1:9000/v1/").unwrap();
         assert_eq!(
-            resolve(&base, "/widgets?x=1").unwrap().as_str(),
+            resolve(&base, "/widgets?x=1").unwrap().0.as_str(),
             "http://127.0.0.1:9000/v1/widgets?x=1"
         );
         // Never another host: refused, or joined under the base URL.
@@ -160,7 +161,7 @@ mod tests {
             "///127.0.0.2/x",
         ] {
             match resolve(&base, escape) {
-                Ok(url) => assert!(same_origin(&url, &base), "{escape}: {url}"),
+                Ok((url, _)) => assert!(same_origin(&url, &base), "{escape}: {url}"),
                 Err(err) => assert!(
                     err.to_string().contains("leaves the API origin"),
                     "{escape}: {err}"
@@ -172,6 +173,9 @@ mod tests {
         let err = resolve(&base, "HTTP://example.com/y").unwrap_err();
         assert!(err.to_string().contains("plain http://"), "{err}");
         assert!(resolve(&base, "https://other.example.com/y").is_ok());
+        // Joined paths are known to be on the API origin; absolute URLs are checked later.
+        assert!(resolve(&base, "/widgets").unwrap().1);
+        assert!(!resolve(&base, "http://127.0.0.1:9000/v1/x").unwrap().1);
     }
 
     #[test]

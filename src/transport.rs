@@ -78,6 +78,9 @@ impl Shared {
 pub(crate) struct Request {
     pub(crate) method: Method,
     pub(crate) url: Url,
+    /// Whether `url` is known to be on the API origin (a relative path joined to the base
+    /// URL); if not, [`execute`] checks.
+    pub(crate) on_api: bool,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Body>,
     pub(crate) timeout: Option<Duration>,
@@ -135,7 +138,7 @@ pub(crate) fn execute(
         let policy = policy.as_ref().unwrap_or(&shared.retry_policy);
         // Cooldown, quota and budget describe the API server, not other origins.
         // Checked once per request: the URL is the same for every attempt.
-        let on_api = shared.is_api_origin(&request.url);
+        let on_api = request.on_api || shared.is_api_origin(&request.url);
         #[cfg(feature = "metrics")]
         crate::metrics::request(&shared.name);
         // A value matched on keeps its room in this block's state across an `await` inside
