@@ -174,14 +174,20 @@ async fn default_headers_and_the_token_are_sent_only_to_the_api_origin() {
     assert_eq!(other.received_requests().await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn a_requests_own_header_replaces_the_default_of_its_name() {
+/// An API with a token endpoint that answers every `GET` with `200 {}`.
+async fn api_answering_ok() -> MockServer {
     let api = MockServer::start().await;
     common::mount_token_endpoint(&api).await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
         .mount(&api)
         .await;
+    api
+}
+
+#[tokio::test]
+async fn a_requests_own_header_replaces_the_default_of_its_name() {
+    let api = api_answering_ok().await;
     let mut defaults = HeaderMap::new();
     defaults.insert("x-tenant", "default".parse().unwrap());
     defaults.insert("x-api-key", "key-0123456789".parse().unwrap());
@@ -215,12 +221,7 @@ async fn a_requests_own_header_replaces_the_default_of_its_name() {
 
 #[tokio::test]
 async fn the_user_agent_names_authed_unless_set() {
-    let api = MockServer::start().await;
-    common::mount_token_endpoint(&api).await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&api)
-        .await;
+    let api = api_answering_ok().await;
     let agent = |path_: &'static str| {
         let api = &api;
         async move {
