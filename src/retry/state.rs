@@ -110,7 +110,7 @@ struct Learned {
 }
 
 /// The locked [`State`]; on unlock it records whether the state is calm
-/// ([`ClientState::calm`]).
+/// ([`Hot::calm`]).
 struct Locked<'a> {
     state: MutexGuard<'a, State>,
     owner: &'a ClientState,
