@@ -491,9 +491,14 @@ impl ClientState {
         if seen.is_none() && cooldown.is_none() {
             return;
         }
-        // This answer's own request is still counted in flight.
-        let others = self.hot.in_flight.load(Ordering::Relaxed).saturating_sub(1);
         let mut state = self.lock();
+        // From here on, turns wait for the lock; a turn taken without it before this store is
+        // counted in flight before the count is read below (both sides `SeqCst`, see
+        // `turn_now`), so none slips past this answer's quota uncounted. The unlock sets
+        // the flag anew.
+        self.hot.calm.store(false, Ordering::SeqCst);
+        // This answer's own request is still counted in flight.
+        let others = self.hot.in_flight.load(Ordering::SeqCst).saturating_sub(1);
         let mut publish = None;
         if seen.is_some() {
             // Quota headers always win over a learned limit.
@@ -603,10 +608,15 @@ impl ClientState {
     /// `now` is read from the client's clock by the caller.
     pub(crate) fn turn_now(&self, now: Instant, max_wait: Duration) -> Option<InFlight<'_>> {
         // Nothing to hold the request or to count but the request itself (nearly every
-        // request): no lock. A hold set meanwhile applies from the next request on, as if
-        // this one had taken the lock first.
-        if self.hot.calm.load(Ordering::Acquire) {
-            return Some(self.start());
+        // request): no lock. Counted first, then checked (both `SeqCst`, as in `observe`):
+        // either the answer that ends the calm counts this request among those in flight,
+        // or this turn sees the calm ended, is un-counted and takes the lock. (On x86
+        // neither costs more than the relaxed forms.)
+        if self.hot.calm.load(Ordering::Relaxed) {
+            let turn = self.start();
+            if self.hot.calm.load(Ordering::SeqCst) {
+                return Some(turn);
+            }
         }
         self.turn_at(now, max_wait, None, None, true).ok()
     }
@@ -614,7 +624,7 @@ impl ClientState {
     /// Counts a request as sent, in the current window of the adaptive limit.
     fn start(&self) -> InFlight<'_> {
         let epoch = self.hot.epoch.load(Ordering::Relaxed);
-        self.hot.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.hot.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlight { state: self, epoch }
     }
 
