@@ -250,7 +250,8 @@ impl RequestBuilder {
         V: TryInto<HeaderValue>,
     {
         match (name.try_into(), value.try_into()) {
-            (Ok(name), Ok(value)) => {
+            (Ok(name), Ok(mut value)) => {
+                mark_credential(&name, &mut value);
                 self.headers.append(name, value);
                 self
             }
@@ -259,7 +260,10 @@ impl RequestBuilder {
     }
 
     /// Adds several headers.
-    pub fn headers(mut self, headers: HeaderMap) -> Self {
+    pub fn headers(mut self, mut headers: HeaderMap) -> Self {
+        for (name, value) in headers.iter_mut() {
+            mark_credential(name, value);
+        }
         self.headers.extend(headers);
         self
     }
@@ -452,6 +456,14 @@ impl RequestBuilder {
             max_body_bytes: self.max_body_bytes,
             error: self.error.clone(),
         })
+    }
+}
+
+/// Marks the value of a credential header (`Authorization`, `Cookie`, `Proxy-Authorization`)
+/// sensitive, so that a request's `Debug` output shows none.
+fn mark_credential(name: &HeaderName, value: &mut HeaderValue) {
+    if transport::CREDENTIAL_HEADERS.contains(name) {
+        value.set_sensitive(true);
     }
 }
 

@@ -29,6 +29,14 @@ use crate::{
     retry::{self, Failure, Policy},
 };
 
+/// Headers that carry credentials: marked sensitive when a request sets them (so `Debug`
+/// shows no value), and left behind when a redirect leaves the request's origin.
+pub(crate) const CREDENTIAL_HEADERS: [header::HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::PROXY_AUTHORIZATION,
+];
+
 /// How many redirects one request follows.
 const MAX_REDIRECTS: usize = 10;
 
@@ -571,15 +579,7 @@ fn prepare(
     }
     // The request's own headers replace the defaults of their names; off its origin, its
     // credentials stay behind.
-    let carried = |name: &header::HeaderName| {
-        hop.on_origin
-            || ![
-                header::AUTHORIZATION,
-                header::COOKIE,
-                header::PROXY_AUTHORIZATION,
-            ]
-            .contains(name)
-    };
+    let carried = |name: &header::HeaderName| hop.on_origin || !CREDENTIAL_HEADERS.contains(name);
     if headers.is_empty() && hop.on_origin {
         // Nothing to replace: the request's own headers as they are.
         if !request.headers.is_empty() {

@@ -103,6 +103,28 @@ async fn no_secret_reaches_debug_display_errors_or_logs() {
 }
 
 #[tokio::test]
+async fn credentials_set_on_a_request_stay_out_of_its_debug_output() {
+    let server = MockServer::start().await;
+    let client = builder(&server).build().unwrap();
+    let mut more = authed::header::HeaderMap::new();
+    more.insert(
+        "proxy-authorization",
+        format!("Basic {CLIENT_SECRET}").parse().unwrap(),
+    );
+    more.insert("x-trace", "visible".parse().unwrap());
+
+    let request = client
+        .get("/me")
+        .header("authorization", format!("Bearer {ACCESS_TOKEN}"))
+        .header("cookie", format!("session={REFRESH_TOKEN}"))
+        .headers(more);
+
+    let debug = format!("{request:?}");
+    assert!(debug.contains("visible"), "the capture works:\n{debug}");
+    assert_no_secret("a request's Debug output", &debug);
+}
+
+#[tokio::test]
 async fn client_secret_basic_form_urlencodes_id_and_secret_before_base64() {
     Captured::install();
     let server = MockServer::start().await;

@@ -222,13 +222,7 @@ async fn a_requests_own_header_replaces_the_default_of_its_name() {
 #[tokio::test]
 async fn the_user_agent_names_authed_unless_set() {
     let api = api_answering_ok().await;
-    let agent = |path_: &'static str| {
-        let api = &api;
-        async move {
-            let sent = received(api, path_).await;
-            sent[0].headers["user-agent"].to_str().unwrap().to_owned()
-        }
-    };
+    let agent = |sent: Vec<wiremock::Request>| sent[0].headers["user-agent"].clone();
 
     let client = common::builder(&api).build().unwrap();
     client.get("/default").send::<Value>().await.unwrap();
@@ -239,10 +233,10 @@ async fn the_user_agent_names_authed_unless_set() {
     named.get("/named").send::<Value>().await.unwrap();
 
     assert_eq!(
-        agent("/default").await,
+        agent(received(&api, "/default").await),
         concat!("authed/", env!("CARGO_PKG_VERSION"))
     );
-    assert_eq!(agent("/named").await, "acme-billing/3.1");
+    assert_eq!(agent(received(&api, "/named").await), "acme-billing/3.1");
     let err = common::builder(&api)
         .user_agent("bad\nagent")
         .build()

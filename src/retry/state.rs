@@ -51,7 +51,7 @@ pub(crate) struct ClientState {
 /// request moves one line between the worker threads rather than several, and the fields
 /// beside them, only read, are not moved with it.
 #[derive(Debug)]
-#[repr(C, align(64))]
+#[repr(align(64))]
 struct Hot {
     /// Whether the state holds nothing a request's turn must look at or change: no cooldown,
     /// no quota, no learned limit, a full retry budget, no fleet. Then a turn is taken without
