@@ -1338,7 +1338,8 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     // `--only rate`: the rate-limit scenarios alone (both variants); `--only overhead`: the
-    // per-request overhead against raw `reqwest` alone.
+    // per-request overhead against raw `reqwest` alone; `--only tokens`: the cached token
+    // read alone.
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -1374,6 +1375,9 @@ fn main() {
     let started = Instant::now();
     if all || only == Some("overhead") {
         runtime.block_on(overhead(&env, &plan, &mut report));
+    }
+    if only == Some("tokens") {
+        runtime.block_on(token_cache(&env, &plan, &mut report));
     }
     if all {
         runtime.block_on(async {

@@ -13,6 +13,9 @@
 //!   and a caller that is cancelled cannot lose a rotated refresh token half-way. A refresh that
 //!   fails in any way — an error, a panic in a store or source — is cleared, never left "in
 //!   flight".
+//! - **A token before its refresh window is read without a lock** (a copy of the cached token
+//!   in an `ArcSwapOption`, stored under the lock whenever the token changes): nearly every
+//!   request reads it so, and requests on different threads never wait on each other for it.
 //! - **The refresh window scales with the lifetime**: 10 % of it, at least 5 s and at most 5 min,
 //!   never more than half of it, plus up to 25 % jitter so that many clients do not refresh in
 //!   step. **The mandatory window** is the last half of the refresh window (before jitter), at
@@ -33,6 +36,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use arc_swap::ArcSwapOption;
 use futures_util::{
     FutureExt,
     future::{BoxFuture, Shared},
@@ -67,6 +71,11 @@ pub(crate) struct TokenCache {
 
 struct CacheInner {
     state: Mutex<State>,
+    /// `state.token`, readable without the lock: stored with the lock held, in the same step
+    /// as `state.token` ([`CacheInner::set_token`]). A request reads its token here while the
+    /// token is before its refresh window, where the locked path would only clone it: so
+    /// nearly every request takes no lock, and concurrent requests never wait on each other.
+    fresh: ArcSwapOption<AccessToken>,
     source: Arc<dyn TokenSource>,
     clock: Arc<dyn Clock>,
     /// Lifetime of a token with no `expires_in` and no JWT `exp`.
@@ -112,6 +121,7 @@ impl TokenCache {
         Self {
             shared: Arc::new(CacheInner {
                 state: Mutex::default(),
+                fresh: ArcSwapOption::empty(),
                 source,
                 clock,
                 default_lifetime,
@@ -155,6 +165,13 @@ impl TokenCache {
         &self,
         now: Instant,
     ) -> Result<Result<Arc<AccessToken>>, RefreshFuture> {
+        // Before its refresh window, the locked path below would only clone the token: read
+        // without the lock (a token invalidated or logged out is no longer there).
+        if let Some(token) = &*self.shared.fresh.load()
+            && now < token.refresh_at
+        {
+            return Ok(Ok(token.clone()));
+        }
         Err({
             let mut state = self.shared.lock_state();
             if let Some(token) = &state.token
@@ -198,7 +215,7 @@ impl TokenCache {
         let mut state = self.shared.lock_state();
         if state.token.as_ref().is_some_and(|t| t.is(token)) {
             tracing::debug!(target: "authed::auth", generation = token.generation, "access token rejected by the API; invalidated");
-            state.rejected = state.token.take();
+            state.rejected = self.shared.set_token(&mut state, None);
         }
     }
 
@@ -213,7 +230,7 @@ impl TokenCache {
         state.terminal = Some(error);
         state.rejected = None;
         let in_flight = state.in_flight.as_ref().map(|(_, fut)| fut.clone());
-        (state.token.take(), in_flight)
+        (self.shared.set_token(&mut state, None), in_flight)
     }
 
     /// Whether a newer token than `token` was minted since (it was superseded while in use).
@@ -231,6 +248,17 @@ impl CacheInner {
     fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
         // The state is left consistent at every await-free step, so a poisoned lock is usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the cached token (`state` is the locked state) and its lock-free copy;
+    /// returns the one it replaced.
+    fn set_token(
+        &self,
+        state: &mut State,
+        token: Option<Arc<AccessToken>>,
+    ) -> Option<Arc<AccessToken>> {
+        self.fresh.store(token.clone());
+        std::mem::replace(&mut state.token, token)
     }
 
     /// Spawns the refresh task and records it as the one in flight. Called with the state lock.
@@ -354,7 +382,7 @@ impl CacheInner {
         }
         match &result {
             Ok(token) => {
-                state.token = Some(token.clone());
+                self.set_token(&mut state, Some(token.clone()));
                 state.paused_until = None;
                 state.broken = None;
             }
