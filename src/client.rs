@@ -405,14 +405,18 @@ impl RequestBuilder {
         let request = transport::Request {
             method: self.method,
             url,
-            on_api: self.on_api,
             headers: self.headers,
             body: self.body,
             timeout: self.timeout,
         };
         // Not boxed: the send path keeps its rare states (retries, redirects, waits) in boxes
         // of their own, so what is left is little more than `reqwest`'s own request.
-        Either::Right(transport::execute(client.inner, request, policy))
+        Either::Right(transport::execute(
+            client.inner,
+            request,
+            self.on_api,
+            policy,
+        ))
     }
 }
 

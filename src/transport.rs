@@ -86,9 +86,6 @@ impl Shared {
 pub(crate) struct Request {
     pub(crate) method: Method,
     pub(crate) url: Url,
-    /// Whether `url` is known to be on the API origin (a relative path joined to the base
-    /// URL); if not, [`execute`] checks.
-    pub(crate) on_api: bool,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Body>,
     pub(crate) timeout: Option<Duration>,
@@ -122,9 +119,14 @@ impl Request {
 /// first send, so that it is followed, replayed, classified and retried as if that path had
 /// sent it. A request held back, or waiting for a token, takes the general path from the
 /// start. Both general cases are boxed: their state stays out of every other request's.
+///
+/// `on_api`: whether the request's URL is known to be on the API origin (a relative path
+/// joined to the base URL); if not, it is checked here. (An argument rather than a field of
+/// [`Request`]: the block keeps it beside its other flags, and the future stays 8 B smaller.)
 pub(crate) fn execute(
     shared: Arc<Shared>,
     request: Request,
+    on_api: bool,
     policy: Option<Policy>,
 ) -> impl Future<Output = Result<reqwest::Response>> + Send + 'static {
     let span = tracing::info_span!(
@@ -146,7 +148,7 @@ pub(crate) fn execute(
         let policy = policy.as_ref().unwrap_or(&shared.retry_policy);
         // Cooldown, quota and budget describe the API server, not other origins.
         // Checked once per request: the URL is the same for every attempt.
-        let on_api = request.on_api || shared.is_api_origin(&request.url);
+        let on_api = on_api || shared.is_api_origin(&request.url);
         #[cfg(feature = "metrics")]
         crate::metrics::request(&shared.name);
         // A value matched on keeps its room in this block's state across an `await` inside
