@@ -1338,8 +1338,8 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     // `--only rate`: the rate-limit scenarios alone (both variants); `--only overhead`: the
-    // per-request overhead against raw `reqwest` alone; `--only tokens`: the cached token
-    // read alone.
+    // per-request overhead against raw `reqwest` alone; `--only tokens`, `--only pages`: the
+    // cached token read, the pagination scenario alone.
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -1378,6 +1378,9 @@ fn main() {
     }
     if only == Some("tokens") {
         runtime.block_on(token_cache(&env, &plan, &mut report));
+    }
+    if only == Some("pages") {
+        runtime.block_on(pagination(&env, &plan, &mut report));
     }
     if all {
         runtime.block_on(async {
