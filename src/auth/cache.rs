@@ -13,9 +13,9 @@
 //!   and a caller that is cancelled cannot lose a rotated refresh token half-way. A refresh that
 //!   fails in any way — an error, a panic in a store or source — is cleared, never left "in
 //!   flight".
-//! - **A token before its refresh window is read without a lock** (a copy of the cached token
-//!   in an `ArcSwapOption`, stored under the lock whenever the token changes): nearly every
-//!   request reads it so, and requests on different threads never wait on each other for it.
+//! - **A token before its refresh window is read without a lock**: the cached token is kept
+//!   in an `ArcSwapOption`, written only with the state lock held. Nearly every request reads
+//!   it so, and requests on different threads never wait on each other for it.
 //! - **The refresh window scales with the lifetime**: 10 % of it, at least 5 s and at most 5 min,
 //!   never more than half of it, plus up to 25 % jitter so that many clients do not refresh in
 //!   step. **The mandatory window** is the last half of the refresh window (before jitter), at
@@ -71,11 +71,10 @@ pub(crate) struct TokenCache {
 
 struct CacheInner {
     state: Mutex<State>,
-    /// `state.token`, readable without the lock: stored with the lock held, in the same step
-    /// as `state.token` ([`CacheInner::set_token`]). A request reads its token here while the
-    /// token is before its refresh window, where the locked path would only clone it: so
-    /// nearly every request takes no lock, and concurrent requests never wait on each other.
-    fresh: ArcSwapOption<AccessToken>,
+    /// The cached token: written only with `state` locked ([`CacheInner::set_token`]), so
+    /// that it changes together with the rest of the state; read without the lock while it
+    /// is before its refresh window, where the locked path would only clone it.
+    token: ArcSwapOption<AccessToken>,
     source: Arc<dyn TokenSource>,
     clock: Arc<dyn Clock>,
     /// Lifetime of a token with no `expires_in` and no JWT `exp`.
@@ -86,7 +85,6 @@ struct CacheInner {
 
 #[derive(Default)]
 struct State {
-    token: Option<Arc<AccessToken>>,
     in_flight: Option<(u64, RefreshFuture)>,
     /// Refreshes started so far; numbers each refresh and the token it mints.
     refreshes: u64,
@@ -106,7 +104,7 @@ impl std::fmt::Debug for TokenCache {
         let state = self.shared.lock_state();
         f.debug_struct("TokenCache")
             .field("source", &self.shared.source)
-            .field("token", &state.token)
+            .field("token", &*self.shared.token.load())
             .field("refreshing", &state.in_flight.is_some())
             .finish()
     }
@@ -121,7 +119,7 @@ impl TokenCache {
         Self {
             shared: Arc::new(CacheInner {
                 state: Mutex::default(),
-                fresh: ArcSwapOption::empty(),
+                token: ArcSwapOption::empty(),
                 source,
                 clock,
                 default_lifetime,
@@ -167,17 +165,16 @@ impl TokenCache {
     ) -> Result<Result<Arc<AccessToken>>, RefreshFuture> {
         // Before its refresh window, the locked path below would only clone the token: read
         // without the lock (a token invalidated or logged out is no longer there).
-        if let Some(token) = &*self.shared.fresh.load()
+        if let Some(token) = &*self.shared.token.load()
             && now < token.refresh_at
         {
             return Ok(Ok(token.clone()));
         }
         Err({
             let mut state = self.shared.lock_state();
-            if let Some(token) = &state.token
+            if let Some(token) = self.shared.token.load_full()
                 && now < token.must_refresh_at
             {
-                let token = token.clone();
                 if now >= token.refresh_at && state.terminal.is_none() {
                     let paused = state.paused_until.is_some_and(|until| now < until);
                     if state.in_flight.is_none() && !paused {
@@ -198,7 +195,7 @@ impl TokenCache {
                     {
                         return Ok(Err(err.clone()));
                     }
-                    let reason = if state.token.is_some() {
+                    let reason = if self.shared.token.load().is_some() {
                         "expired"
                     } else {
                         "first use"
@@ -213,7 +210,13 @@ impl TokenCache {
     /// (compare-and-invalidate: a late 401 for an old token must not discard a fresh one).
     pub(crate) fn invalidate(&self, token: &AccessToken) {
         let mut state = self.shared.lock_state();
-        if state.token.as_ref().is_some_and(|t| t.is(token)) {
+        if self
+            .shared
+            .token
+            .load()
+            .as_ref()
+            .is_some_and(|t| t.is(token))
+        {
             tracing::debug!(target: "authed::auth", generation = token.generation, "access token rejected by the API; invalidated");
             state.rejected = self.shared.set_token(&mut state, None);
         }
@@ -237,8 +240,10 @@ impl TokenCache {
     pub(crate) fn is_superseded(&self, token: &AccessToken) -> bool {
         let state = self.shared.lock_state();
         state.refreshes > token.generation
-            && state
+            && self
+                .shared
                 .token
+                .load()
                 .as_ref()
                 .is_none_or(|current| current.generation > token.generation)
     }
@@ -250,22 +255,21 @@ impl CacheInner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Replaces the cached token (`state` is the locked state) and its lock-free copy;
-    /// returns the one it replaced.
+    /// Replaces the cached token and returns the one it replaced. `_locked`, the locked
+    /// state, is the proof that the lock is held.
     fn set_token(
         &self,
-        state: &mut State,
+        _locked: &mut State,
         token: Option<Arc<AccessToken>>,
     ) -> Option<Arc<AccessToken>> {
-        self.fresh.store(token.clone());
-        std::mem::replace(&mut state.token, token)
+        self.token.swap(token)
     }
 
     /// Spawns the refresh task and records it as the one in flight. Called with the state lock.
     fn start_refresh(self: &Arc<Self>, state: &mut State, reason: &'static str) -> RefreshFuture {
         state.refreshes += 1;
         let id = state.refreshes;
-        let replacing = state.token.clone().or_else(|| state.rejected.take());
+        let replacing = self.token.load_full().or_else(|| state.rejected.take());
         let this = self.clone();
         let span = tracing::info_span!(
             target: "authed::auth",
@@ -388,7 +392,7 @@ impl CacheInner {
             }
             Err(err) => {
                 tracing::warn!(target: "authed::auth", error = %err, "token refresh failed");
-                let left = state.token.as_ref().map_or(Duration::ZERO, |t| {
+                let left = self.token.load().as_ref().map_or(Duration::ZERO, |t| {
                     t.expires_at.saturating_duration_since(now)
                 });
                 state.paused_until = Some(now + RETRY_GAP.min(left / 2));
