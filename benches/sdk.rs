@@ -9,7 +9,9 @@
 //! Contenders are interleaved round by round (the order alternates) and the table shows the
 //! median of the per-round ratios with their min–max, so that load from other processes falls
 //! on both sides; overhead medians also carry a 95 % bootstrap interval, and `--control` adds
-//! a second raw client to every round, an A/A difference that shows what the run resolves.
+//! a second raw client to every round, an A/A difference that shows what the run resolves
+//! (`--floor` adds the feature floor instead: raw `reqwest` plus the SDK's per-request work,
+//! by hand). `--levels 16,64,256` runs the overhead scenario at those numbers in flight only.
 //!
 //! Scenarios:
 //! - **overhead**: `GET` + JSON decode at 1, 16, 64 and 256 requests in flight, `authed` against
@@ -575,6 +577,99 @@ async fn raw_get(raw: &reqwest::Client, url: &str, bearer: &reqwest::header::Hea
         .unwrap()
 }
 
+/// The feature floor (`--floor`): raw `reqwest` plus, written by hand in one `async fn` and
+/// with none of the SDK's structure, the work `authed` does on a request's success path: the
+/// cached token read without a lock and checked against its refresh time, the turn (the
+/// in-flight count and the success count on one cache line both workers write), a span, the
+/// scan of the answer for rate-limit headers, the status check and the body's bound. Against
+/// raw `reqwest` it shows what those features cost at their cheapest; against `authed`, what
+/// the SDK's structure costs beyond them (docs/benchmarks.md).
+struct Floor {
+    raw: reqwest::Client,
+    url: Arc<str>,
+    token: arc_swap::ArcSwapOption<FloorToken>,
+    hot: FloorHot,
+}
+
+struct FloorToken {
+    header: reqwest::header::HeaderValue,
+    refresh_at: Instant,
+}
+
+#[repr(align(64))]
+#[derive(Default)]
+struct FloorHot {
+    calm: std::sync::atomic::AtomicBool,
+    in_flight: std::sync::atomic::AtomicU32,
+    epoch: AtomicU64,
+    ok: [AtomicU64; 2],
+}
+
+impl Floor {
+    fn new(raw: reqwest::Client, url: Arc<str>, header: reqwest::header::HeaderValue) -> Self {
+        let token = FloorToken {
+            header,
+            refresh_at: Instant::now() + Duration::from_secs(3600),
+        };
+        let hot = FloorHot::default();
+        hot.calm.store(true, Ordering::Relaxed);
+        Self {
+            raw,
+            url,
+            token: arc_swap::ArcSwapOption::from_pointee(token),
+            hot,
+        }
+    }
+}
+
+async fn floor_get(floor: &Floor) -> Item {
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "request",
+        method = "GET",
+        path = "/item",
+        status = tracing::field::Empty
+    );
+    async {
+        let now = Instant::now();
+        let header = {
+            let token = floor.token.load();
+            let token = token
+                .as_ref()
+                .filter(|t| now < t.refresh_at)
+                .expect("a fresh token");
+            token.header.clone()
+        };
+        let hot = &floor.hot;
+        assert!(
+            hot.calm.load(Ordering::Acquire),
+            "nothing holds requests back"
+        );
+        hot.in_flight.fetch_add(1, Ordering::Relaxed);
+        let epoch = hot.epoch.load(Ordering::Relaxed);
+        let response = floor
+            .raw
+            .get(&*floor.url)
+            .header(reqwest::header::AUTHORIZATION, header)
+            .send()
+            .await;
+        hot.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let response = response.unwrap();
+        assert!(response.status().is_success());
+        let quota = response.headers().keys().any(|name| {
+            let name = name.as_str().as_bytes();
+            name.starts_with(b"ratelimit") || name.starts_with(b"x-ratelimit")
+        });
+        assert!(!quota, "the server sends no quota");
+        hot.ok[(epoch % 2) as usize].fetch_add(1, Ordering::Relaxed);
+        assert!(response.content_length().is_none_or(|n| n <= 10 << 20));
+        let bytes = response.bytes().await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+    .instrument(span)
+    .await
+}
+
 /// Runs `total` calls of `op` with `in_flight` tasks pulling from one counter.
 async fn drive<F, Fut>(in_flight: usize, total: u64, op: F)
 where
@@ -607,6 +702,10 @@ struct Plan {
     /// `--control`: the overhead scenario also runs a second raw `reqwest` client in every
     /// round (an A/A control), to show what difference the machine resolves that day.
     control: bool,
+    /// `--floor`: the third contender of every round is the feature floor ([`Floor`]) instead.
+    floor: bool,
+    /// `--levels 16,64,256`: the overhead scenario at these numbers in flight only.
+    levels: Vec<usize>,
 }
 
 struct Report {
@@ -643,9 +742,13 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
     let mut windows = std::env::var_os("AUTHED_BENCH_WINDOWS")
         .map(|path| std::fs::File::create(path).expect("the windows file can be written"));
     // Built like `env.raw`, with a pool of its own.
-    let control = plan.control.then(raw_client);
+    let control = (plan.control || plan.floor).then(raw_client);
+    let floor = plan
+        .floor
+        .then(|| Arc::new(Floor::new(raw_client(), url.clone(), env.bearer.clone())));
+    let third = if floor.is_some() { "floor" } else { "control" };
     let mut levels = Vec::new();
-    for in_flight in [1usize, 16, 64, 256] {
+    for &in_flight in &plan.levels {
         let authed_run = |n: u64| {
             let client = client.clone();
             drive(in_flight, n, move || {
@@ -668,8 +771,19 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
         let warm = (in_flight * 4) as u64;
         raw_run(&env.raw, warm).await;
         authed_run(warm).await;
-        if let Some(control) = &control {
-            raw_run(control, warm).await;
+        let floor_run = |floor: &Arc<Floor>, n: u64| {
+            let floor = floor.clone();
+            drive(in_flight, n, move || {
+                let floor = floor.clone();
+                async move {
+                    floor_get(&floor).await;
+                }
+            })
+        };
+        match (&floor, &control) {
+            (Some(floor), _) => floor_run(floor, warm).await,
+            (None, Some(control)) => raw_run(control, warm).await,
+            _ => {}
         }
 
         let (mut ratio, mut cpu_added, mut allocs, mut raw_allocs, mut cpu, mut raw_cpu) =
@@ -700,11 +814,14 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
                 samples[who] = Some(match (who, &control) {
                     (0, _) => measure(n, raw_run(&env.raw, n)).await,
                     (1, _) => measure(n, authed_run(n)).await,
-                    (_, Some(control)) => measure(n, raw_run(control, n)).await,
-                    (_, None) => unreachable!("no control without --control"),
+                    (_, Some(control)) => match &floor {
+                        Some(floor) => measure(n, floor_run(floor, n)).await,
+                        None => measure(n, raw_run(control, n)).await,
+                    },
+                    (_, None) => unreachable!("no third contender without --control or --floor"),
                 });
                 if let Some(windows) = &mut windows {
-                    let name = ["raw", "authed", "control"][who];
+                    let name = ["raw", "authed", third][who];
                     writeln!(windows, "{name} {in_flight} {n} {from} {}", monotonic_ns()).unwrap();
                 }
             }
@@ -724,11 +841,11 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
                 round["order"] = json!(
                     order
                         .iter()
-                        .map(|&who| ["raw", "authed", "control"][who])
+                        .map(|&who| ["raw", "authed", third][who])
                         .collect::<Vec<_>>()
                 );
-                round["per_sec"]["control"] = json!(c.per_sec());
-                round["cpu_us"]["control"] = json!(c.cpu_ns() / 1000.0);
+                round["per_sec"][third] = json!(c.per_sec());
+                round["cpu_us"][third] = json!(c.cpu_ns() / 1000.0);
                 control_ratio.push(c.per_sec() / r.per_sec());
                 control_cpu_added.push((c.cpu_ns() - r.cpu_ns()) / 1000.0);
             }
@@ -790,19 +907,23 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
         });
         if control.is_some() {
             let (ratio, cpu_added) = (Spread::of(&control_ratio), Spread::of(&control_cpu_added));
+            let what = match third {
+                "floor" => "  feature floor (raw `reqwest` + the features, by hand)",
+                _ => "  A/A control, a second raw client",
+            };
             report.row(
-                "  A/A control, a second raw client: throughput",
+                format!("{what}: throughput"),
                 String::new(),
                 String::new(),
                 format!("{}×", ratio.show_ci(3)),
             );
             report.row(
-                format!("  A/A control: CPU added {} µs", cpu_added.show_ci(2)),
+                format!("  {third}: CPU added {} µs", cpu_added.show_ci(2)),
                 String::new(),
                 String::new(),
                 format!("{:+.2} µs", cpu_added.median),
             );
-            level["control"] =
+            level[third] =
                 json!({ "throughput_ratio": ratio.json(), "cpu_us_added": cpu_added.json() });
         }
         levels.push(level);
@@ -1357,6 +1478,17 @@ fn main() {
         rounds: number("--rounds").unwrap_or(if quick { 2 } else { 7 }) as usize,
         requests: number("--requests").unwrap_or(if quick { 1_000 } else { 10_000 }),
         control: args.iter().any(|a| a == "--control"),
+        floor: args.iter().any(|a| a == "--floor"),
+        levels: args
+            .iter()
+            .position(|a| a == "--levels")
+            .and_then(|at| args.get(at + 1))
+            .map_or(vec![1, 16, 64, 256], |levels| {
+                levels
+                    .split(',')
+                    .map(|n| n.parse().expect("--levels 16,64,256"))
+                    .collect()
+            }),
     };
     let (mut server, port) = spawn_server();
     let runtime = tokio::runtime::Builder::new_multi_thread()
