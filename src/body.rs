@@ -18,32 +18,43 @@ pub(crate) async fn read_bounded(
     if announced.is_some_and(|n| n > limit as u64) {
         return Ok(Err(TooLarge));
     }
-    let Some(first) = response.chunk().await? else {
-        return Ok(Ok(Bytes::new()));
-    };
-    let Some(second) = response.chunk().await? else {
-        return Ok(if first.len() > limit {
-            Err(TooLarge)
-        } else {
-            Ok(first)
-        });
-    };
-    let mut held = first.len().saturating_add(second.len());
-    if held > limit {
-        return Ok(Err(TooLarge));
-    }
-    let expected = announced.map_or(0, |n| n as usize);
-    let mut body = BytesMut::with_capacity(expected.max(held));
-    body.extend_from_slice(&first);
-    body.extend_from_slice(&second);
+    // One value across the reads rather than one per stage: the future stays small.
+    let mut read = Read::Nothing;
+    let mut held = 0_usize;
     while let Some(chunk) = response.chunk().await? {
         held = held.saturating_add(chunk.len());
         if held > limit {
             return Ok(Err(TooLarge));
         }
-        body.extend_from_slice(&chunk);
+        read = match read {
+            Read::Nothing => Read::One(chunk),
+            Read::One(first) => {
+                let expected = announced.map_or(0, |n| n as usize);
+                let mut body = BytesMut::with_capacity(expected.max(held));
+                body.extend_from_slice(&first);
+                body.extend_from_slice(&chunk);
+                Read::Many(body)
+            }
+            Read::Many(mut body) => {
+                body.extend_from_slice(&chunk);
+                Read::Many(body)
+            }
+        };
     }
-    Ok(Ok(body.freeze()))
+    Ok(Ok(match read {
+        Read::Nothing => Bytes::new(),
+        Read::One(chunk) => chunk,
+        Read::Many(body) => body.freeze(),
+    }))
+}
+
+/// What [`read_bounded`] has read so far.
+enum Read {
+    Nothing,
+    /// A single chunk, kept as it came.
+    One(Bytes),
+    /// Several chunks, copied together.
+    Many(BytesMut),
 }
 
 /// Reads at most `limit` bytes of the body, for error reports; a body that fails half-way

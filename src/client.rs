@@ -2,10 +2,7 @@
 
 use std::{borrow::Cow, fmt, sync::Arc, time::Duration};
 
-use futures_util::{
-    TryFutureExt,
-    future::{self, Either},
-};
+use futures_util::future::{self, Either};
 use reqwest::{
     Method,
     header::{HeaderMap, HeaderName, HeaderValue},
@@ -220,7 +217,8 @@ pub struct RequestBuilder {
     headers: HeaderMap,
     body: Option<transport::Body>,
     timeout: Option<Duration>,
-    retry_policy: Option<Policy>,
+    /// Boxed: rarely set, and every request's future would hold its room.
+    retry_policy: Option<Box<Policy>>,
     max_body_bytes: usize,
     error: Option<Error>,
 }
@@ -332,7 +330,7 @@ impl RequestBuilder {
 
     /// The retry policy of this request, instead of the client's.
     pub fn retry_policy(mut self, policy: Policy) -> Self {
-        self.retry_policy = Some(policy);
+        self.retry_policy = Some(Box::new(policy));
         self
     }
 
@@ -364,9 +362,8 @@ impl RequestBuilder {
     /// The future owns what it needs (`Send + 'static`): it can be spawned.
     pub fn send<T: DeserializeOwned>(self) -> impl Future<Output = Result<T>> + Send + 'static {
         let (method, limit) = (self.method.clone(), self.max_body_bytes);
-        // `and_then` rather than an `async` block that awaits `send_raw()`: awaiting a future
-        // the block holds would keep two copies of it in the block's state.
-        self.send_raw().and_then(move |mut response| async move {
+        // Read and decoded within the send path's own future (`transport::execute`).
+        self.dispatch(move |mut response| async move {
             // Read by chunks rather than `bytes()`, which consumes the response: its path is
             // only needed for an error message, and is not copied for the usual success.
             let read = crate::body::read_bounded(&mut response, limit).await;
@@ -395,10 +392,23 @@ impl RequestBuilder {
     ///
     /// The future owns what it needs (`Send + 'static`): it can be spawned.
     pub fn send_raw(self) -> impl Future<Output = Result<reqwest::Response>> + Send + 'static {
+        self.dispatch(|response| future::ready(Ok(response)))
+    }
+
+    /// Sends the request, and has `finish` turn the successful response into the result.
+    fn dispatch<O, F>(
+        self,
+        finish: impl FnOnce(reqwest::Response) -> F + Send + 'static,
+    ) -> impl Future<Output = Result<O>> + Send + 'static
+    where
+        F: Future<Output = Result<O>> + Send,
+    {
         // Taken apart before the future is made, so that the future holds the request once
         // and lends it to the send path rather than moving it again.
         let url = match (self.error, self.url) {
-            (Some(err), _) | (None, Err(err)) => return Either::Left(future::ready(Err(err))),
+            // An `async` block rather than `future::ready`: its state holds the error alone, not
+            // a room for `O`, which then need not be `Send`.
+            (Some(err), _) | (None, Err(err)) => return Either::Left(async move { Err(err) }),
             (None, Ok(url)) => url,
         };
         let (client, policy) = (self.client, self.retry_policy);
@@ -416,6 +426,7 @@ impl RequestBuilder {
             request,
             self.on_api,
             policy,
+            finish,
         ))
     }
 }

@@ -123,12 +123,22 @@ impl Request {
 /// `on_api`: whether the request's URL is known to be on the API origin (a relative path
 /// joined to the base URL); if not, it is checked here. (An argument rather than a field of
 /// [`Request`]: the block keeps it beside its other flags, and the future stays 8 B smaller.)
-pub(crate) fn execute(
+///
+/// `finish` turns the successful response into the caller's result (reads and decodes its
+/// body, say), awaited in this block too: one state machine for the whole request, whose
+/// body read takes the room the send had, rather than a second future chained after this one
+/// (`and_then`), which cost every request a move of the response and a layer of polls
+/// (docs/benchmarks.md).
+pub(crate) fn execute<O, F>(
     shared: Arc<Shared>,
     request: Request,
     on_api: bool,
-    policy: Option<Policy>,
-) -> impl Future<Output = Result<reqwest::Response>> + Send + 'static {
+    policy: Option<Box<Policy>>,
+    finish: impl FnOnce(reqwest::Response) -> F + Send + 'static,
+) -> impl Future<Output = Result<O>> + Send + 'static
+where
+    F: Future<Output = Result<O>> + Send,
+{
     let span = tracing::info_span!(
         target: "authed::request",
         "request",
@@ -142,74 +152,83 @@ pub(crate) fn execute(
     let traced = !span.is_disabled();
     async move {
         let (shared, request) = (&*shared, &request);
-        // For the log line of the outcome: the clock is not read when it is off.
-        let started = tracing::enabled!(target: "authed::request", tracing::Level::DEBUG)
-            .then(StdInstant::now);
-        let policy = policy.as_ref().unwrap_or(&shared.retry_policy);
-        // Cooldown, quota and budget describe the API server, not other origins.
-        // Checked once per request: the URL is the same for every attempt.
-        let on_api = on_api || shared.is_api_origin(&request.url);
-        #[cfg(feature = "metrics")]
-        crate::metrics::request(&shared.name);
-        // A value matched on keeps its room in this block's state across an `await` inside
-        // the match, even once its parts are moved out, and every request in flight holds
-        // that state (matching on what `first_send` returns and on the builder held 608 B
-        // so). So it is taken apart with `let`, and only the send future, 16 B, is matched on
-        // across an await.
-        let result = 'done: {
-            let Some(FirstSend {
-                begun,
-                token,
-                budget,
-                send,
-            }) = first_send(shared, request, on_api, policy)
-            else {
-                let general = Box::pin(general(shared, request, on_api, policy, None));
-                break 'done general.await;
-            };
-            let general = {
-                let outcome = match send {
-                    Ok(send) => send.await.map_err(|e| transport_error(request, e)),
-                    Err(error) => Err(error),
+        // The send phase in a block of its own, awaited as one: its state and `finish`'s then
+        // take the same room in this block's state (the compiler overlaps two awaited values
+        // that are never alive together, not the locals of one long block).
+        let result = async {
+            // For the log line of the outcome: the clock is not read when it is off.
+            let started = tracing::enabled!(target: "authed::request", tracing::Level::DEBUG)
+                .then(StdInstant::now);
+            let policy = policy.as_deref().unwrap_or(&shared.retry_policy);
+            // Cooldown, quota and budget describe the API server, not other origins.
+            // Checked once per request: the URL is the same for every attempt.
+            let on_api = on_api || shared.is_api_origin(&request.url);
+            #[cfg(feature = "metrics")]
+            crate::metrics::request(&shared.name);
+            // A value matched on keeps its room in this block's state across an `await` inside
+            // the match, even once its parts are moved out, and every request in flight holds
+            // that state (matching on what `first_send` returns and on the builder held 608 B
+            // so). So it is taken apart with `let`, and only the send future, 16 B, is matched on
+            // across an await.
+            let result = 'done: {
+                let Some(FirstSend {
+                    begun,
+                    token,
+                    budget,
+                    send,
+                }) = first_send(shared, request, on_api, policy)
+                else {
+                    let general = Box::pin(general(shared, request, on_api, policy, None));
+                    break 'done general.await;
                 };
-                match outcome {
-                    Ok(response) if response.status().is_success() => {
-                        // `reqwest` follows no redirect: the answer is from the request's URL.
-                        observe(shared, on_api, &response);
-                        if let Some(turn) = &begun.turn {
-                            turn.succeeded();
+                let general = {
+                    let outcome = match send {
+                        Ok(send) => send.await.map_err(|e| transport_error(request, e)),
+                        Err(error) => Err(error),
+                    };
+                    match outcome {
+                        Ok(response) if response.status().is_success() => {
+                            // `reqwest` follows no redirect: the answer is from the request's URL.
+                            observe(shared, on_api, &response);
+                            if let Some(turn) = &begun.turn {
+                                turn.succeeded();
+                            }
+                            break 'done Ok(response);
                         }
-                        break 'done Ok(response);
+                        outcome => {
+                            let first = Sent {
+                                token,
+                                budget,
+                                outcome,
+                            };
+                            Box::pin(general(shared, request, on_api, policy, Some((begun, first))))
+                        }
                     }
-                    outcome => {
-                        let first = Sent {
-                            token,
-                            budget,
-                            outcome,
-                        };
-                        Box::pin(general(shared, request, on_api, policy, Some((begun, first))))
-                    }
-                }
+                };
+                general.await
             };
-            general.await
-        };
-        let span = traced.then(tracing::Span::current);
-        let status = match &result {
-            Ok(response) => Some(response.status()),
-            Err(err) => err.status(),
-        };
-        if let (Some(span), Some(status)) = (span, status) {
-            span.record("status", status.as_u16());
-        }
-        match &result {
-            Ok(_) => {
-                tracing::debug!(target: "authed::request", elapsed_ms = started.map(|s| s.elapsed().as_millis() as u64), "request succeeded");
+            let span = traced.then(tracing::Span::current);
+            let status = match &result {
+                Ok(response) => Some(response.status()),
+                Err(err) => err.status(),
+            };
+            if let (Some(span), Some(status)) = (span, status) {
+                span.record("status", status.as_u16());
             }
-            Err(err) => {
-                tracing::debug!(target: "authed::request", error = %err, "request failed");
+            match &result {
+                Ok(_) => {
+                    tracing::debug!(target: "authed::request", elapsed_ms = started.map(|s| s.elapsed().as_millis() as u64), "request succeeded");
+                }
+                Err(err) => {
+                    tracing::debug!(target: "authed::request", error = %err, "request failed");
+                }
             }
+            result
         }
-        result
+        .await;
+        // Taken apart with `let`: a `match` would keep the result's room across the await.
+        let response = result?;
+        finish(response).await
     }
     .instrument(span)
 }
