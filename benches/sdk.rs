@@ -670,6 +670,31 @@ async fn floor_get(floor: &Floor) -> Item {
     .await
 }
 
+/// The overhead scenario's third contender: the A/A control (`--control`) or the feature
+/// floor (`--floor`, which wins if both are given).
+enum Third {
+    Control(reqwest::Client),
+    Floor(Arc<Floor>),
+}
+
+impl Third {
+    /// Its name in `sdk.json` and in the windows file.
+    fn name(&self) -> &'static str {
+        match self {
+            Third::Control(_) => "control",
+            Third::Floor(_) => "floor",
+        }
+    }
+
+    /// Its row in the table.
+    fn what(&self) -> &'static str {
+        match self {
+            Third::Control(_) => "A/A control, a second raw client",
+            Third::Floor(_) => "feature floor (raw `reqwest` + the features, by hand)",
+        }
+    }
+}
+
 /// Runs `total` calls of `op` with `in_flight` tasks pulling from one counter.
 async fn drive<F, Fut>(in_flight: usize, total: u64, op: F)
 where
@@ -741,12 +766,17 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
     // `perf record -k CLOCK_MONOTONIC` profile of the run by contender (docs/benchmarks.md).
     let mut windows = std::env::var_os("AUTHED_BENCH_WINDOWS")
         .map(|path| std::fs::File::create(path).expect("the windows file can be written"));
-    // Built like `env.raw`, with a pool of its own.
-    let control = (plan.control || plan.floor).then(raw_client);
-    let floor = plan
-        .floor
-        .then(|| Arc::new(Floor::new(raw_client(), url.clone(), env.bearer.clone())));
-    let third = if floor.is_some() { "floor" } else { "control" };
+    // The third contender, if any; each is built like `env.raw`, with a pool of its own.
+    let third = match (plan.floor, plan.control) {
+        (true, _) => Some(Third::Floor(Arc::new(Floor::new(
+            raw_client(),
+            url.clone(),
+            env.bearer.clone(),
+        )))),
+        (false, true) => Some(Third::Control(raw_client())),
+        (false, false) => None,
+    };
+    let third_name = third.as_ref().map_or("control", Third::name);
     let mut levels = Vec::new();
     for &in_flight in &plan.levels {
         let authed_run = |n: u64| {
@@ -771,19 +801,23 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
         let warm = (in_flight * 4) as u64;
         raw_run(&env.raw, warm).await;
         authed_run(warm).await;
-        let floor_run = |floor: &Arc<Floor>, n: u64| {
-            let floor = floor.clone();
-            drive(in_flight, n, move || {
-                let floor = floor.clone();
-                async move {
-                    floor_get(&floor).await;
+        let third_run = |third: &Third, n: u64| {
+            let run: std::pin::Pin<Box<dyn Future<Output = ()>>> = match third {
+                Third::Control(control) => Box::pin(raw_run(control, n)),
+                Third::Floor(floor) => {
+                    let floor = floor.clone();
+                    Box::pin(drive(in_flight, n, move || {
+                        let floor = floor.clone();
+                        async move {
+                            floor_get(&floor).await;
+                        }
+                    }))
                 }
-            })
+            };
+            run
         };
-        match (&floor, &control) {
-            (Some(floor), _) => floor_run(floor, warm).await,
-            (None, Some(control)) => raw_run(control, warm).await,
-            _ => {}
+        if let Some(third) = &third {
+            third_run(third, warm).await;
         }
 
         let (mut ratio, mut cpu_added, mut allocs, mut raw_allocs, mut cpu, mut raw_cpu) =
@@ -796,7 +830,7 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
             let n = plan.requests;
             // Every order in turn, so that no contender keeps a place (0 raw, 1 authed,
             // 2 the control).
-            let order = match &control {
+            let order = match &third {
                 None => [[0, 1].as_slice(), &[1, 0]][round % 2],
                 Some(_) => [
                     [0, 1, 2],
@@ -811,17 +845,14 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
             let mut samples: [Option<Sample>; 3] = [None, None, None];
             for &who in order {
                 let from = monotonic_ns();
-                samples[who] = Some(match (who, &control) {
+                samples[who] = Some(match (who, &third) {
                     (0, _) => measure(n, raw_run(&env.raw, n)).await,
                     (1, _) => measure(n, authed_run(n)).await,
-                    (_, Some(control)) => match &floor {
-                        Some(floor) => measure(n, floor_run(floor, n)).await,
-                        None => measure(n, raw_run(control, n)).await,
-                    },
+                    (_, Some(third)) => measure(n, third_run(third, n)).await,
                     (_, None) => unreachable!("no third contender without --control or --floor"),
                 });
                 if let Some(windows) = &mut windows {
-                    let name = ["raw", "authed", third][who];
+                    let name = ["raw", "authed", third_name][who];
                     writeln!(windows, "{name} {in_flight} {n} {from} {}", monotonic_ns()).unwrap();
                 }
             }
@@ -841,11 +872,11 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
                 round["order"] = json!(
                     order
                         .iter()
-                        .map(|&who| ["raw", "authed", third][who])
+                        .map(|&who| ["raw", "authed", third_name][who])
                         .collect::<Vec<_>>()
                 );
-                round["per_sec"][third] = json!(c.per_sec());
-                round["cpu_us"][third] = json!(c.cpu_ns() / 1000.0);
+                round["per_sec"][third_name] = json!(c.per_sec());
+                round["cpu_us"][third_name] = json!(c.cpu_ns() / 1000.0);
                 control_ratio.push(c.per_sec() / r.per_sec());
                 control_cpu_added.push((c.cpu_ns() - r.cpu_ns()) / 1000.0);
             }
@@ -905,25 +936,21 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
             "allocations_per_request": { "authed": allocs.json(), "raw": raw_allocs.json() },
             "rounds": each,
         });
-        if control.is_some() {
+        if let Some(third) = &third {
             let (ratio, cpu_added) = (Spread::of(&control_ratio), Spread::of(&control_cpu_added));
-            let what = match third {
-                "floor" => "  feature floor (raw `reqwest` + the features, by hand)",
-                _ => "  A/A control, a second raw client",
-            };
             report.row(
-                format!("{what}: throughput"),
+                format!("  {}: throughput", third.what()),
                 String::new(),
                 String::new(),
                 format!("{}×", ratio.show_ci(3)),
             );
             report.row(
-                format!("  {third}: CPU added {} µs", cpu_added.show_ci(2)),
+                format!("  {third_name}: CPU added {} µs", cpu_added.show_ci(2)),
                 String::new(),
                 String::new(),
                 format!("{:+.2} µs", cpu_added.median),
             );
-            level[third] =
+            level[third_name] =
                 json!({ "throughput_ratio": ratio.json(), "cpu_us_added": cpu_added.json() });
         }
         levels.push(level);

@@ -151,86 +151,99 @@ where
     // Looking the span up again costs a dispatcher lookup per request: done only if it is on.
     let traced = !span.is_disabled();
     async move {
-        let (shared, request) = (&*shared, &request);
-        // The send phase in a block of its own, awaited as one: its state and `finish`'s then
-        // take the same room in this block's state (the compiler overlaps two awaited values
-        // that are never alive together, not the locals of one long block).
-        let result = async {
-            // For the log line of the outcome: the clock is not read when it is off.
-            let started = tracing::enabled!(target: "authed::request", tracing::Level::DEBUG)
-                .then(StdInstant::now);
-            let policy = policy.as_deref().unwrap_or(&shared.retry_policy);
-            // Cooldown, quota and budget describe the API server, not other origins.
-            // Checked once per request: the URL is the same for every attempt.
-            let on_api = on_api || shared.is_api_origin(&request.url);
-            #[cfg(feature = "metrics")]
-            crate::metrics::request(&shared.name);
-            // A value matched on keeps its room in this block's state across an `await` inside
-            // the match, even once its parts are moved out, and every request in flight holds
-            // that state (matching on what `first_send` returns and on the builder held 608 B
-            // so). So it is taken apart with `let`, and only the send future, 16 B, is matched on
-            // across an await.
-            let result = 'done: {
-                let Some(FirstSend {
-                    begun,
-                    token,
-                    budget,
-                    send,
-                }) = first_send(shared, request, on_api, policy)
-                else {
-                    let general = Box::pin(general(shared, request, on_api, policy, None));
-                    break 'done general.await;
-                };
-                let general = {
-                    let outcome = match send {
-                        Ok(send) => send.await.map_err(|e| transport_error(request, e)),
-                        Err(error) => Err(error),
-                    };
-                    match outcome {
-                        Ok(response) if response.status().is_success() => {
-                            // `reqwest` follows no redirect: the answer is from the request's URL.
-                            observe(shared, on_api, &response);
-                            if let Some(turn) = &begun.turn {
-                                turn.succeeded();
-                            }
-                            break 'done Ok(response);
-                        }
-                        outcome => {
-                            let first = Sent {
-                                token,
-                                budget,
-                                outcome,
-                            };
-                            Box::pin(general(shared, request, on_api, policy, Some((begun, first))))
-                        }
-                    }
-                };
-                general.await
-            };
-            let span = traced.then(tracing::Span::current);
-            let status = match &result {
-                Ok(response) => Some(response.status()),
-                Err(err) => err.status(),
-            };
-            if let (Some(span), Some(status)) = (span, status) {
-                span.record("status", status.as_u16());
-            }
-            match &result {
-                Ok(_) => {
-                    tracing::debug!(target: "authed::request", elapsed_ms = started.map(|s| s.elapsed().as_millis() as u64), "request succeeded");
-                }
-                Err(err) => {
-                    tracing::debug!(target: "authed::request", error = %err, "request failed");
-                }
-            }
-            result
-        }
-        .await;
-        // Taken apart with `let`: a `match` would keep the result's room across the await.
-        let response = result?;
+        // The send phase is awaited as one value, so that its state and `finish`'s take the
+        // same room in this block's state (the compiler overlaps two awaited values that are
+        // never alive together, not the locals of one long block). It borrows what this
+        // block owns, so nothing is held twice.
+        let response = send_logged(&shared, &request, on_api, policy.as_deref(), traced).await?;
         finish(response).await
     }
     .instrument(span)
+}
+
+/// The send phase of [`execute`]: the first send, else the general path, then the outcome
+/// recorded on the request's span (when `traced`) and logged.
+async fn send_logged(
+    shared: &Shared,
+    request: &Request,
+    on_api: bool,
+    policy: Option<&Policy>,
+    traced: bool,
+) -> Result<reqwest::Response> {
+    // For the log line of the outcome: the clock is not read when it is off.
+    let started =
+        tracing::enabled!(target: "authed::request", tracing::Level::DEBUG).then(StdInstant::now);
+    let policy = policy.unwrap_or(&shared.retry_policy);
+    // Cooldown, quota and budget describe the API server, not other origins.
+    // Checked once per request: the URL is the same for every attempt.
+    let on_api = on_api || shared.is_api_origin(&request.url);
+    #[cfg(feature = "metrics")]
+    crate::metrics::request(&shared.name);
+    // A value matched on keeps its room in this block's state across an `await` inside
+    // the match, even once its parts are moved out, and every request in flight holds
+    // that state (matching on what `first_send` returns and on the builder held 608 B
+    // so). So it is taken apart with `let`, and only the send future, 16 B, is matched on
+    // across an await.
+    let result = 'done: {
+        let Some(FirstSend {
+            begun,
+            token,
+            budget,
+            send,
+        }) = first_send(shared, request, on_api, policy)
+        else {
+            let general = Box::pin(general(shared, request, on_api, policy, None));
+            break 'done general.await;
+        };
+        let general = {
+            let outcome = match send {
+                Ok(send) => send.await.map_err(|e| transport_error(request, e)),
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(response) if response.status().is_success() => {
+                    // `reqwest` follows no redirect: the answer is from the request's URL.
+                    observe(shared, on_api, &response);
+                    if let Some(turn) = &begun.turn {
+                        turn.succeeded();
+                    }
+                    break 'done Ok(response);
+                }
+                outcome => {
+                    let first = Sent {
+                        token,
+                        budget,
+                        outcome,
+                    };
+                    Box::pin(general(
+                        shared,
+                        request,
+                        on_api,
+                        policy,
+                        Some((begun, first)),
+                    ))
+                }
+            }
+        };
+        general.await
+    };
+    let span = traced.then(tracing::Span::current);
+    let status = match &result {
+        Ok(response) => Some(response.status()),
+        Err(err) => err.status(),
+    };
+    if let (Some(span), Some(status)) = (span, status) {
+        span.record("status", status.as_u16());
+    }
+    match &result {
+        Ok(_) => {
+            tracing::debug!(target: "authed::request", elapsed_ms = started.map(|s| s.elapsed().as_millis() as u64), "request succeeded");
+        }
+        Err(err) => {
+            tracing::debug!(target: "authed::request", error = %err, "request failed");
+        }
+    }
+    result
 }
 
 /// The first send of a request, prepared by [`first_send`].
