@@ -1378,7 +1378,7 @@ async fn rate_limit(env: &Env, plan: &Plan, report: &mut Report, quota: bool) {
     );
 }
 
-/// `--profile authed|raw [n]`: `n` (default 20,000) sequential `GET`s on a current-thread runtime and nothing
+/// `--profile authed|raw|floor [n]`: `n` (default 20,000) sequential `GET`s on a current-thread runtime and nothing
 /// else; `--profile pages|hand [n]`: a listing of `n` items in pages of 100, through `authed` or
 /// the hand-written loop, to run under a profiler (`valgrind --tool=callgrind`, which follows no child, so the
 /// server process is not profiled).
@@ -1415,6 +1415,16 @@ fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
                 }))
                 .await
             }
+            ("floor", Some(k)) => {
+                let floor = Arc::new(Floor::new(raw_client(), url.as_str().into(), env.bearer.clone()));
+                measure(n, drive(k, n, move || {
+                    let floor = floor.clone();
+                    async move {
+                        floor_get(&floor).await;
+                    }
+                }))
+                .await
+            }
             (_, Some(k)) => {
                 let client = client.clone();
                 measure(n, drive(k, n, move || {
@@ -1431,6 +1441,15 @@ fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
                 measure(n, async {
                     for _ in 0..n {
                         raw_get(&env.raw, &url, &env.bearer).await;
+                    }
+                })
+                .await
+            }
+            ("floor", None) => {
+                let floor = Floor::new(raw_client(), url.as_str().into(), env.bearer.clone());
+                measure(n, async {
+                    for _ in 0..n {
+                        floor_get(&floor).await;
                     }
                 })
                 .await
