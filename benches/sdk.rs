@@ -11,7 +11,9 @@
 //! on both sides; overhead medians also carry a 95 % bootstrap interval, and `--control` adds
 //! a second raw client to every round, an A/A difference that shows what the run resolves
 //! (`--floor` adds the feature floor instead: raw `reqwest` plus the SDK's per-request work,
-//! by hand). `--levels 16,64,256` runs the overhead scenario at those numbers in flight only.
+//! by hand; `--full-floor` the full floor, which also configures its client, joins the path
+//! and keeps the URL as `authed` does). `--levels 16,64,256` runs the overhead scenario at
+//! those numbers in flight only.
 //!
 //! Scenarios:
 //! - **overhead**: `GET` + JSON decode at 1, 16, 64 and 256 requests in flight, `authed` against
@@ -584,9 +586,16 @@ async fn raw_get(raw: &reqwest::Client, url: &str, bearer: &reqwest::header::Hea
 /// scan of the answer for rate-limit headers, the status check and the body's bound. Against
 /// raw `reqwest` it shows what those features cost at their cheapest; against `authed`, what
 /// the SDK's structure costs beyond them (docs/benchmarks.md).
+///
+/// The full floor (`--full-floor`) also does, by hand, what `authed` does around the request
+/// on every request: its client configured as `authed`'s (a `User-Agent`, no redirects), the
+/// path joined to the base URL and checked to stay on its origin, and that URL kept for a
+/// replay while `reqwest` sends a copy of it.
 struct Floor {
     raw: reqwest::Client,
     url: Arc<str>,
+    /// The full floor's base URL (ending in `/`): the path is joined to it.
+    base: Option<url::Url>,
     token: arc_swap::ArcSwapOption<FloorToken>,
     hot: FloorHot,
 }
@@ -606,7 +615,23 @@ struct FloorHot {
 }
 
 impl Floor {
-    fn new(raw: reqwest::Client, url: Arc<str>, header: reqwest::header::HeaderValue) -> Self {
+    /// `base`: the base URL of the full floor, whose client is then configured like `authed`'s.
+    fn new(url: Arc<str>, header: reqwest::header::HeaderValue, base: Option<&str>) -> Self {
+        let base = base.map(|base| url::Url::parse(&format!("{base}/")).unwrap());
+        let raw = match base {
+            None => raw_client(),
+            Some(_) => reqwest::Client::builder()
+                .user_agent(reqwest::header::HeaderValue::from_static(concat!(
+                    "authed/",
+                    env!("CARGO_PKG_VERSION")
+                )))
+                .pool_idle_timeout(Duration::from_secs(90))
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(30))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        };
         let token = FloorToken {
             header,
             refresh_at: Instant::now() + Duration::from_secs(3600),
@@ -616,6 +641,7 @@ impl Floor {
         Self {
             raw,
             url,
+            base,
             token: arc_swap::ArcSwapOption::from_pointee(token),
             hot,
         }
@@ -647,12 +673,33 @@ async fn floor_get(floor: &Floor) -> Item {
         );
         hot.in_flight.fetch_add(1, Ordering::Relaxed);
         let epoch = hot.epoch.load(Ordering::Relaxed);
-        let response = floor
-            .raw
-            .get(&*floor.url)
-            .header(reqwest::header::AUTHORIZATION, header)
-            .send()
-            .await;
+        let response = match &floor.base {
+            None => {
+                floor
+                    .raw
+                    .get(&*floor.url)
+                    .header(reqwest::header::AUTHORIZATION, header)
+                    .send()
+                    .await
+            }
+            Some(base) => {
+                let kept = base.join("item").unwrap();
+                assert!(
+                    kept.scheme() == base.scheme()
+                        && kept.host() == base.host()
+                        && kept.port_or_known_default() == base.port_or_known_default(),
+                    "the path stays on the base URL's origin"
+                );
+                let mut request = reqwest::Request::new(reqwest::Method::GET, kept.clone());
+                request
+                    .headers_mut()
+                    .insert(reqwest::header::AUTHORIZATION, header);
+                let response = floor.raw.execute(request).await;
+                // Kept until the answer, as for a replay.
+                std::hint::black_box(&kept);
+                response
+            }
+        };
         hot.in_flight.fetch_sub(1, Ordering::Relaxed);
         let response = response.unwrap();
         assert!(response.status().is_success());
@@ -671,7 +718,7 @@ async fn floor_get(floor: &Floor) -> Item {
 }
 
 /// The overhead scenario's third contender: the A/A control (`--control`) or the feature
-/// floor (`--floor`, which wins if both are given).
+/// floor (`--floor` or `--full-floor`, which win if both are given).
 enum Third {
     Control(reqwest::Client),
     Floor(Arc<Floor>),
@@ -690,6 +737,9 @@ impl Third {
     fn what(&self) -> &'static str {
         match self {
             Third::Control(_) => "A/A control, a second raw client",
+            Third::Floor(floor) if floor.base.is_some() => {
+                "full floor (the feature floor + `authed`'s client, join and kept URL)"
+            }
             Third::Floor(_) => "feature floor (raw `reqwest` + the features, by hand)",
         }
     }
@@ -727,8 +777,10 @@ struct Plan {
     /// `--control`: the overhead scenario also runs a second raw `reqwest` client in every
     /// round (an A/A control), to show what difference the machine resolves that day.
     control: bool,
-    /// `--floor`: the third contender of every round is the feature floor ([`Floor`]) instead.
+    /// `--floor`: the third contender of every round is the feature floor ([`Floor`]) instead;
+    /// `--full-floor`: the full floor.
     floor: bool,
+    full_floor: bool,
     /// `--levels 16,64,256`: the overhead scenario at these numbers in flight only.
     levels: Vec<usize>,
 }
@@ -769,9 +821,9 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
     // The third contender, if any; each is built like `env.raw`, with a pool of its own.
     let third = match (plan.floor, plan.control) {
         (true, _) => Some(Third::Floor(Arc::new(Floor::new(
-            raw_client(),
             url.clone(),
             env.bearer.clone(),
+            plan.full_floor.then(|| env.base()).as_deref(),
         )))),
         (false, true) => Some(Third::Control(raw_client())),
         (false, false) => None,
@@ -1378,7 +1430,7 @@ async fn rate_limit(env: &Env, plan: &Plan, report: &mut Report, quota: bool) {
     );
 }
 
-/// `--profile authed|raw|floor [n]`: `n` (default 20,000) sequential `GET`s on a current-thread runtime and nothing
+/// `--profile authed|raw|floor|full-floor [n]`: `n` (default 20,000) sequential `GET`s on a current-thread runtime and nothing
 /// else; `--profile pages|hand [n]`: a listing of `n` items in pages of 100, through `authed` or
 /// the hand-written loop, to run under a profiler (`valgrind --tool=callgrind`, which follows no child, so the
 /// server process is not profiled).
@@ -1415,8 +1467,9 @@ fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
                 }))
                 .await
             }
-            ("floor", Some(k)) => {
-                let floor = Arc::new(Floor::new(raw_client(), url.as_str().into(), env.bearer.clone()));
+            ("floor" | "full-floor", Some(k)) => {
+                let base = (contender == "full-floor").then(|| env.base());
+                let floor = Arc::new(Floor::new(url.as_str().into(), env.bearer.clone(), base.as_deref()));
                 measure(n, drive(k, n, move || {
                     let floor = floor.clone();
                     async move {
@@ -1445,8 +1498,9 @@ fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
                 })
                 .await
             }
-            ("floor", None) => {
-                let floor = Floor::new(raw_client(), url.as_str().into(), env.bearer.clone());
+            ("floor" | "full-floor", None) => {
+                let base = (contender == "full-floor").then(|| env.base());
+                let floor = Floor::new(url.as_str().into(), env.bearer.clone(), base.as_deref());
                 measure(n, async {
                     for _ in 0..n {
                         floor_get(&floor).await;
@@ -1524,7 +1578,8 @@ fn main() {
         rounds: number("--rounds").unwrap_or(if quick { 2 } else { 7 }) as usize,
         requests: number("--requests").unwrap_or(if quick { 1_000 } else { 10_000 }),
         control: args.iter().any(|a| a == "--control"),
-        floor: args.iter().any(|a| a == "--floor"),
+        floor: args.iter().any(|a| a == "--floor" || a == "--full-floor"),
+        full_floor: args.iter().any(|a| a == "--full-floor"),
         levels: args
             .iter()
             .position(|a| a == "--levels")
