@@ -777,10 +777,9 @@ struct Plan {
     /// `--control`: the overhead scenario also runs a second raw `reqwest` client in every
     /// round (an A/A control), to show what difference the machine resolves that day.
     control: bool,
-    /// `--floor`: the third contender of every round is the feature floor ([`Floor`]) instead;
-    /// `--full-floor`: the full floor.
-    floor: bool,
-    full_floor: bool,
+    /// `--floor` (`Some(false)`): the third contender of every round is the feature floor
+    /// ([`Floor`]) instead; `--full-floor` (`Some(true)`): the full floor.
+    floor: Option<bool>,
     /// `--levels 16,64,256`: the overhead scenario at these numbers in flight only.
     levels: Vec<usize>,
 }
@@ -820,13 +819,13 @@ async fn overhead(env: &Env, plan: &Plan, report: &mut Report) {
         .map(|path| std::fs::File::create(path).expect("the windows file can be written"));
     // The third contender, if any; each is built like `env.raw`, with a pool of its own.
     let third = match (plan.floor, plan.control) {
-        (true, _) => Some(Third::Floor(Arc::new(Floor::new(
+        (Some(full), _) => Some(Third::Floor(Arc::new(Floor::new(
             url.clone(),
             env.bearer.clone(),
-            plan.full_floor.then(|| env.base()).as_deref(),
+            full.then(|| env.base()).as_deref(),
         )))),
-        (false, true) => Some(Third::Control(raw_client())),
-        (false, false) => None,
+        (None, true) => Some(Third::Control(raw_client())),
+        (None, false) => None,
     };
     let third_name = third.as_ref().map_or("control", Third::name);
     let mut levels = Vec::new();
@@ -1430,8 +1429,8 @@ async fn rate_limit(env: &Env, plan: &Plan, report: &mut Report, quota: bool) {
     );
 }
 
-/// `--profile authed|raw|floor|full-floor [n]`: `n` (default 20,000) sequential `GET`s on a current-thread runtime and nothing
-/// else; `--profile pages|hand [n]`: a listing of `n` items in pages of 100, through `authed` or
+/// `--profile authed|raw|floor|full-floor [n]`: `n` (default 20,000) sequential `GET`s on a
+/// current-thread runtime and nothing else; `--profile pages|hand [n]`: a listing of `n` items in pages of 100, through `authed` or
 /// the hand-written loop, to run under a profiler (`valgrind --tool=callgrind`, which follows no child, so the
 /// server process is not profiled).
 fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
@@ -1455,6 +1454,8 @@ fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
         let url = format!("{}/item", env.base());
         client.access_token().await.unwrap();
         let items = format!("/items?total={n}");
+        let full = (contender == "full-floor").then(|| env.base());
+        let floor = || Floor::new(url.as_str().into(), env.bearer.clone(), full.as_deref());
         let (user, system) = user_and_system_time();
         let sample = match (contender, in_flight) {
             ("raw", Some(k)) => {
@@ -1468,8 +1469,7 @@ fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
                 .await
             }
             ("floor" | "full-floor", Some(k)) => {
-                let base = (contender == "full-floor").then(|| env.base());
-                let floor = Arc::new(Floor::new(url.as_str().into(), env.bearer.clone(), base.as_deref()));
+                let floor = Arc::new(floor());
                 measure(n, drive(k, n, move || {
                     let floor = floor.clone();
                     async move {
@@ -1499,8 +1499,7 @@ fn profile(contender: &str, n: u64, in_flight: Option<usize>) {
                 .await
             }
             ("floor" | "full-floor", None) => {
-                let base = (contender == "full-floor").then(|| env.base());
-                let floor = Floor::new(url.as_str().into(), env.bearer.clone(), base.as_deref());
+                let floor = floor();
                 measure(n, async {
                     for _ in 0..n {
                         floor_get(&floor).await;
@@ -1578,8 +1577,11 @@ fn main() {
         rounds: number("--rounds").unwrap_or(if quick { 2 } else { 7 }) as usize,
         requests: number("--requests").unwrap_or(if quick { 1_000 } else { 10_000 }),
         control: args.iter().any(|a| a == "--control"),
-        floor: args.iter().any(|a| a == "--floor" || a == "--full-floor"),
-        full_floor: args.iter().any(|a| a == "--full-floor"),
+        floor: args.iter().find_map(|a| match a.as_str() {
+            "--floor" => Some(false),
+            "--full-floor" => Some(true),
+            _ => None,
+        }),
         levels: args
             .iter()
             .position(|a| a == "--levels")
