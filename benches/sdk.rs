@@ -548,11 +548,14 @@ impl Env {
 /// The raw contender's client: the settings `authed` gives its own client, so that a fair
 /// baseline also times out.
 fn raw_client() -> reqwest::Client {
+    raw_builder().build().unwrap()
+}
+
+/// The raw contender's client settings, before it is built (the full floor adds to them).
+fn raw_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
 }
 
 /// The raw contender's header, built once as a user builds it from a token read at run time
@@ -620,14 +623,12 @@ impl Floor {
         let base = base.map(|base| url::Url::parse(&format!("{base}/")).unwrap());
         let raw = match base {
             None => raw_client(),
-            Some(_) => reqwest::Client::builder()
+            Some(_) => raw_builder()
                 .user_agent(reqwest::header::HeaderValue::from_static(concat!(
                     "authed/",
                     env!("CARGO_PKG_VERSION")
                 )))
                 .pool_idle_timeout(Duration::from_secs(90))
-                .connect_timeout(Duration::from_secs(10))
-                .timeout(Duration::from_secs(30))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
